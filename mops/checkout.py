@@ -1,0 +1,76 @@
+"""Writing bundle files into a directory safely: verified, atomic, never through a symlink.
+
+Every file is written to a temp file beside its destination while its digest is computed; only
+when digest and size match is it fsynced and renamed into place.  No parent directory may be a
+symbolic link, so a hostile or careless tree cannot make mops write outside the destination.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat as statmod
+from pathlib import Path
+from typing import BinaryIO
+
+from .bundle import check_bundle_path
+from .digest import CHUNK
+from .errors import IntegrityError, UnsafePath
+from .fsutil import _unlink_quiet, mkstemp_beside
+
+
+def safe_target(root: str | os.PathLike, rel: str, create_dirs: bool = True) -> Path:
+    """``root/rel`` after checking that no existing parent component is a symlink or a file."""
+    check_bundle_path(rel)
+    root = Path(root)
+    cur = root
+    parts = rel.split("/")
+    for part in parts[:-1]:
+        cur = cur / part
+        try:
+            st = os.lstat(cur)
+        except FileNotFoundError:
+            if create_dirs:
+                os.mkdir(cur)
+            continue
+        if statmod.S_ISLNK(st.st_mode):
+            raise UnsafePath(f"{rel}: {cur.relative_to(root)} is a symbolic link; refusing to write through it")
+        if not statmod.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"{rel}: {cur.relative_to(root)} is a file where a directory is needed")
+    target = cur / parts[-1]
+    try:
+        st = os.lstat(target)
+        if statmod.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"{rel}: a directory is in the way")
+    except FileNotFoundError:
+        pass
+    return target
+
+
+def write_verified(target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None) -> os.stat_result:
+    """Copy ``source`` to ``target`` atomically, refusing (exit 11) bytes that do not match."""
+    fd, tmp = mkstemp_beside(target)
+    h = hashlib.sha256()
+    n = 0
+    try:
+        with os.fdopen(fd, "wb") as f:
+            while True:
+                chunk = source.read(CHUNK)
+                if not chunk:
+                    break
+                h.update(chunk)
+                f.write(chunk)
+                n += len(chunk)
+                if progress is not None:
+                    progress.advance(len(chunk))
+            got = "sha256:" + h.hexdigest()
+            if got != digest or n != size:
+                raise IntegrityError(f"{target.name}: downloaded content does not match {digest} (got {got}, {n} bytes)")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o755 if mode == "0755" else 0o644)
+        os.replace(tmp, target)
+        return os.stat(target)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise

@@ -1,0 +1,171 @@
+"""The CLI root: global options, lazy command loading, and the one place errors become exit codes.
+
+Commands live in ``porcelain/<name>.py`` and ``plumbing/<name>.py`` and are imported only when run,
+so ``mops status`` never pays for network libraries and ``mops --version`` imports nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import __version__
+
+# name → (module, one-line summary).  Summaries live here so `mops --help` imports no command.
+PORCELAIN = {
+    "init": ("porcelain.init", "Create a mops project (.modelops-bundle/) in DIR or here."),
+    "add": ("porcelain.add", "Stage files, directories or globs."),
+    "rm": ("porcelain.rm", "Untrack files and delete them (--cached keeps them)."),
+    "remove": ("porcelain.remove", "Untrack files, keeping them on disk (rm --cached)."),
+    "status": ("porcelain.status", "Show staged, unstaged and untracked changes."),
+    "diff": ("porcelain.diff", "Show changes between worktree, index and bundles."),
+    "config": ("porcelain.config", "Get and set project settings."),
+    "remote": ("porcelain.remote", "Manage remotes."),
+    "push": ("porcelain.push", "Publish what is staged as a bundle."),
+    "fetch": ("porcelain.fetch", "Download a bundle into the object store."),
+    "pull": ("porcelain.pull", "Sync a bundle into the worktree (3-way)."),
+    "resolve": ("porcelain.resolve", "Print the canonical repository@sha256:<hex> of a reference."),
+    "show": ("porcelain.show", "Show a bundle's files, sizes, storage and roles."),
+    "tag": ("porcelain.tag", "Create or list tags."),
+    "ls-remote": ("porcelain.ls_remote", "List the tags of a remote."),
+    "log": ("porcelain.log", "Show the reflog of pushes, pulls and fetches."),
+    "scan": ("porcelain.scan", "Inventory of the worktree."),
+    "plan": ("porcelain.plan", "Storage decision for every staged file."),
+}
+PLUMBING = {
+    "hash-object": ("plumbing.hash_object", "Compute (and with -w store) the object id of files."),
+    "cat-file": ("plumbing.cat_file", "Print an object's type, size or content."),
+    "update-index": ("plumbing.update_index", "Register worktree files in the index."),
+    "ls-files": ("plumbing.ls_files", "List files in the index or the worktree."),
+    "check-ignore": ("plumbing.check_ignore", "Print the paths that are ignored."),
+    "write-tree": ("plumbing.write_tree", "Write the index as a bundle config; print its digest."),
+    "ls-tree": ("plumbing.ls_tree", "List the files of a tree."),
+    "read-tree": ("plumbing.read_tree", "Read a tree into the index."),
+    "checkout-index": ("plumbing.checkout_index", "Write files from the index into the worktree."),
+    "rev-parse": ("plumbing.rev_parse", "Print the digest a ref names."),
+    "show-ref": ("plumbing.show_ref", "List refs and their digests."),
+    "update-ref": ("plumbing.update_ref", "Point a ref at a digest."),
+    "fsck": ("plumbing.fsck", "Check the object store and the index."),
+}
+COMMANDS = {**PORCELAIN, **PLUMBING}
+
+
+def available_commands() -> dict[str, tuple[str, str]]:
+    """Commands whose module exists (the table may name commands a build does not ship yet)."""
+    import importlib.util
+
+    return {n: v for n, v in COMMANDS.items() if importlib.util.find_spec(v[0]) is not None}
+
+
+def _build_root():
+    import click
+
+    class LazyGroup(click.Group):
+        def list_commands(self, ctx):
+            return sorted(available_commands())
+
+        def get_command(self, ctx, name):
+            spec = COMMANDS.get(name)
+            if spec is None:
+                return None
+            import importlib
+
+            try:
+                mod = importlib.import_module(spec[0])
+            except ModuleNotFoundError as e:
+                if e.name == spec[0]:
+                    return None
+                raise
+            return mod.cli
+
+        def format_commands(self, ctx, formatter):
+            avail = available_commands()
+            for title, table in (("Porcelain commands", PORCELAIN), ("Plumbing commands", PLUMBING)):
+                rows = [(n, s) for n, (_m, s) in table.items() if n in avail]
+                if rows:
+                    with formatter.section(title):
+                        formatter.write_dl(rows)
+
+    @click.group(
+        cls=LazyGroup,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        epilog="Example:\n\n\b\n  mops init && mops add . && mops push oci:./bundles:v1\n\nSee 'man mops-COMMAND' or 'mops COMMAND --help'.",
+    )
+    @click.option("-C", "directory", type=click.Path(file_okay=False), help="Run as if started in DIR.")
+    @click.option("-v", "--verbose", count=True, help="More detail; -v shows tracebacks of errors.")
+    @click.option("-q", "--quiet", is_flag=True, help="Print only errors and requested values.")
+    @click.option("--no-progress", is_flag=True, help="Never draw progress bars.")
+    @click.version_option(__version__, "--version", prog_name="mops", message="%(prog)s %(version)s")
+    @click.pass_context
+    def root(ctx, directory, verbose, quiet, no_progress):
+        """mops — git for model bundles.
+
+        Stage a project's code, data and model files, publish them as an immutable,
+        content-addressed bundle to an OCI registry (large files to an object store),
+        and fetch them anywhere by digest.
+        """
+        from .context import Globals
+
+        if directory:
+            try:
+                os.chdir(directory)
+            except OSError as e:
+                raise click.UsageError(f"cannot change to {directory}: {e.strerror}") from None
+        ctx.obj = Globals(verbose=verbose, quiet=quiet, progress=not no_progress)
+
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["--version"]:  # the fast path: no click, no imports
+        sys.stdout.write(f"mops {__version__}\n")
+        return 0
+    verbose = any(a in ("-v", "-vv", "--verbose") for a in args[:4])
+    from .errors import MopsError
+
+    try:
+        import click
+
+        root = _build_root()
+        try:
+            root.main(args=args, prog_name="mops", standalone_mode=False)
+            return 0
+        except click.exceptions.Exit as e:
+            return e.exit_code
+        except click.Abort:
+            sys.stderr.write("mops: interrupted\n")
+            return 130
+        except click.ClickException as e:
+            e.show()
+            return 2 if e.exit_code == 2 or isinstance(e, click.UsageError) else e.exit_code
+    except MopsError as e:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        sys.stderr.write(f"mops: error: {e.message}\n")
+        if e.hint:
+            sys.stderr.write(f"hint: {e.hint}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("mops: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        finally:
+            return 0
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    except Exception as e:  # a bug
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        sys.stderr.write(f"mops: internal error: {type(e).__name__}: {e}\n(run with -v for the traceback; please report it)\n")
+        return 70
+
+
+def entry() -> None:
+    sys.exit(main())

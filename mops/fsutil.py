@@ -1,0 +1,86 @@
+"""Small filesystem primitives: atomic writes, reflinks, safe relative paths."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def mkstemp_beside(target: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, str]:
+    """A temp file in the target's directory, so the final rename never crosses filesystems."""
+    d, name = os.path.split(os.fspath(target))
+    return tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=d or ".")
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes, mode: int = 0o644, sync: bool = True) -> None:
+    """Write ``data`` to ``target`` all at once or not at all (temp file, fsync, rename)."""
+    fd, tmp = mkstemp_beside(target)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def try_reflink(src_fd: int, dst_fd: int) -> bool:
+    """Clone ``src`` into ``dst`` sharing extents (btrfs, XFS, ...). False where unsupported."""
+    try:
+        import fcntl
+
+        fcntl.ioctl(dst_fd, FICLONE, src_fd)
+        return True
+    except (OSError, ImportError) as e:
+        if isinstance(e, OSError) and e.errno not in (
+            errno.EOPNOTSUPP,
+            errno.EXDEV,
+            errno.EINVAL,
+            errno.ENOTTY,
+            errno.EBADF,
+            errno.ENOSYS,
+            errno.EPERM,
+        ):
+            raise
+        return False
+
+
+def file_mode(st_mode: int) -> str:
+    """The bundle's two modes (SPEC §4): executable by anyone → 0755, else 0644."""
+    return "0755" if st_mode & 0o111 else "0644"
+
+
+def is_within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,259 @@
+"""The content-addressed object store: ``.modelops-bundle/objects/sha256/<hex[:2]>/<hex>``.
+
+An object's id is always the sha256 of its raw bytes.  On disk an object is either those raw bytes
+or, for small objects that compress well, one zstd frame.  The two are told apart by the zstd magic
+number; raw content that itself begins with that magic is always stored compressed, so reading is
+never ambiguous (docs/FORMAT.md).  Raw storage keeps large objects reflink- and hardlink-friendly.
+
+Writes are atomic (temp file in the store, fsync, rename) and idempotent: writing an object that is
+already present costs one ``stat``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from . import digest as dg
+from .errors import IntegrityError, NotFound
+from .fsutil import _unlink_quiet, fsync_dir, try_reflink
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+COMPRESS_MAX = 1 << 20  # only objects below 1 MiB are considered for compression
+ZSTD_LEVEL = 3
+
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+
+
+class ObjectStore:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.tmpdir = self.root / "tmp"
+
+    # -- naming --------------------------------------------------------------------------
+    def path_for(self, digest: str) -> Path:
+        hexd = dg.hex_of(digest)
+        return self.root / "sha256" / hexd[:2] / hexd
+
+    def has(self, digest: str) -> bool:
+        return self.path_for(digest).exists()
+
+    def __iter__(self) -> Iterator[str]:
+        base = self.root / "sha256"
+        if not base.is_dir():
+            return
+        for sub in sorted(os.listdir(base)):
+            d = base / sub
+            if not d.is_dir():
+                continue
+            for name in sorted(os.listdir(d)):
+                if len(name) == 64 and not name.startswith("."):
+                    yield "sha256:" + name
+
+    # -- writing -------------------------------------------------------------------------
+    def _tmp(self) -> tuple[int, str]:
+        import tempfile
+
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix="obj.", dir=self.tmpdir)
+
+    def _install(self, tmp: str, digest: str) -> Path:
+        final = self.path_for(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+        return final
+
+    def put_bytes(self, data: bytes, compress: bool = True) -> str:
+        digest = dg.of_bytes(data)
+        if self.has(digest):
+            return digest
+        payload = data
+        if data.startswith(ZSTD_MAGIC) or (compress and len(data) < COMPRESS_MAX and len(data) > 64):
+            import zstandard
+
+            packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True).compress(data)
+            if data.startswith(ZSTD_MAGIC) or len(packed) < len(data) - len(data) // 8:
+                payload = packed
+        fd, tmp = self._tmp()
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            self._install(tmp, digest)
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+        return digest
+
+    def put_stream(self, stream: BinaryIO, expected: str | None = None, expected_size: int | None = None) -> tuple[str, int]:
+        """Copy a stream into the store, hashing as it goes; refuse a digest/size mismatch."""
+        fd, tmp = self._tmp()
+        h = hashlib.sha256()
+        n = 0
+        first = b""
+        try:
+            with os.fdopen(fd, "wb") as f:
+                while True:
+                    chunk = stream.read(dg.CHUNK)
+                    if not chunk:
+                        break
+                    if n == 0:
+                        first = chunk[:4]
+                    h.update(chunk)
+                    f.write(chunk)
+                    n += len(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            digest = "sha256:" + h.hexdigest()
+            if expected is not None and digest != expected:
+                raise IntegrityError(f"digest mismatch: expected {expected}, got {digest}")
+            if expected_size is not None and n != expected_size:
+                raise IntegrityError(f"size mismatch for {digest}: expected {expected_size} bytes, got {n}")
+            if self.has(digest):
+                _unlink_quiet(tmp)
+                return digest, n
+            if first == ZSTD_MAGIC:
+                # raw bytes that look like a zstd frame are stored compressed (see module doc)
+                tmp = self._compress_file(tmp)
+            self._install(tmp, digest)
+            return digest, n
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+
+    def _compress_file(self, raw_tmp: str) -> str:
+        import zstandard
+
+        fd, out = self._tmp()
+        try:
+            with open(raw_tmp, "rb") as src, os.fdopen(fd, "wb") as dst:
+                zstandard.ZstdCompressor(level=ZSTD_LEVEL).copy_stream(src, dst, size=os.path.getsize(raw_tmp))
+                dst.flush()
+                os.fsync(dst.fileno())
+        except BaseException:
+            _unlink_quiet(out)
+            raise
+        finally:
+            _unlink_quiet(raw_tmp)
+        return out
+
+    def put_file(self, path: str | os.PathLike, compress: bool = True) -> tuple[str, int]:
+        """Store a worktree file; returns (digest, size)."""
+        size = os.path.getsize(path)
+        if size < COMPRESS_MAX:
+            with open(path, "rb") as f:
+                data = f.read()
+            return self.put_bytes(data, compress=compress), len(data)
+        with open(path, "rb") as f:
+            return self.put_stream(f)
+
+    def put_reflink(self, path: str | os.PathLike, digest: str) -> bool:
+        """Clone a big file into the store without copying its blocks; False where unsupported.
+
+        The caller has hashed ``path``; the clone is re-hashed lazily by ``fsck``/``verify``.
+        """
+        if self.has(digest):
+            return True
+        fd, tmp = self._tmp()
+        try:
+            with open(path, "rb") as src:
+                ok = try_reflink(src.fileno(), fd)
+            os.close(fd)
+            if not ok:
+                _unlink_quiet(tmp)
+                return False
+            with open(tmp, "rb") as f:
+                if f.read(4) == ZSTD_MAGIC:
+                    _unlink_quiet(tmp)
+                    return False
+            self._install(tmp, digest)
+            return True
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+
+    # -- reading -------------------------------------------------------------------------
+    def open(self, digest: str) -> BinaryIO:
+        p = self.path_for(digest)
+        try:
+            f = open(p, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"object {digest} is not in the object store") from None
+        head = f.read(4)
+        f.seek(0)
+        if head == ZSTD_MAGIC:
+            import zstandard
+
+            return zstandard.ZstdDecompressor().stream_reader(f, closefd=True)
+        return f
+
+    def read(self, digest: str, verify: bool = True) -> bytes:
+        with self.open(digest) as f:
+            data = f.read()
+        if verify and dg.of_bytes(data) != digest:
+            raise IntegrityError(f"object {digest} is corrupt: its content does not hash to its name", hint="run mops fsck")
+        return data
+
+    def size(self, digest: str) -> int:
+        p = self.path_for(digest)
+        try:
+            with open(p, "rb") as f:
+                head = f.read(18)
+        except FileNotFoundError:
+            raise NotFound(f"object {digest} is not in the object store") from None
+        if head[:4] == ZSTD_MAGIC:
+            import zstandard
+
+            n = zstandard.frame_content_size(head)
+            if n >= 0:
+                return n
+            return len(self.read(digest, verify=False))
+        return p.stat().st_size
+
+    def is_raw(self, digest: str) -> bool:
+        """True when the file on disk holds the object's raw bytes (so it can be linked)."""
+        with open(self.path_for(digest), "rb") as f:
+            return f.read(4) != ZSTD_MAGIC
+
+    def kind(self, digest: str) -> str:
+        """``manifest``, ``tree`` (a bundle config) or ``blob``, told from the content."""
+        if self.size(digest) > COMPRESS_MAX:
+            return "blob"
+        data = self.read(digest, verify=False)
+        return kind_of_bytes(data)
+
+    def verify(self, digest: str) -> bool:
+        try:
+            with self.open(digest) as f:
+                got, _ = dg.of_stream(f)
+        except NotFound:
+            return False
+        return got == digest
+
+    def delete(self, digest: str) -> None:
+        _unlink_quiet(str(self.path_for(digest)))
+
+    def sync(self) -> None:
+        fsync_dir(self.root)
+
+
+def kind_of_bytes(data: bytes) -> str:
+    if data[:1] != b"{":
+        return "blob"
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return "blob"
+    if not isinstance(obj, dict):
+        return "blob"
+    if obj.get("mediaType") == MANIFEST_MEDIA_TYPE and obj.get("schemaVersion") == 2:
+        return "manifest"
+    if obj.get("schemaVersion") == 1 and isinstance(obj.get("files"), list):
+        return "tree"
+    return "blob"

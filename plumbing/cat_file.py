@@ -1,0 +1,60 @@
+"""mops cat-file: an object's type, size, content, or existence."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mops.errors import NotFound
+
+
+def cat_file(repo, name: str, what: str):
+    """``what`` is one of t, s, p, e.  Returns str/int/bytes/bool."""
+    from mops.revs import resolve_local
+
+    digest = resolve_local(repo, name)
+    if what == "e":
+        return repo.objects.has(digest) and repo.objects.verify(digest)
+    if not repo.objects.has(digest):
+        raise NotFound(f"object {digest} is not in the object store")
+    if what == "t":
+        return repo.objects.kind(digest)
+    if what == "s":
+        return repo.objects.size(digest)
+    return repo.objects.open(digest)
+
+
+@click.command("cat-file")
+@click.option("-t", "what", flag_value="t", help="Print the object's type: blob, tree or manifest.")
+@click.option("-s", "what", flag_value="s", help="Print the object's size in bytes.")
+@click.option("-p", "what", flag_value="p", help="Print the object's content.")
+@click.option("-e", "what", flag_value="e", help="Exit 0 if the object exists and is intact, 1 otherwise; print nothing.")
+@click.argument("object")
+def cli(what, object):
+    """Print information about OBJECT (a digest or a ref).
+
+    \b
+    Example:
+      mops cat-file -p $(mops write-tree)
+      mops cat-file -e sha256:2cf2... || echo missing
+    """
+    from mops.ui import open_repo
+
+    if what is None:
+        raise click.UsageError("give one of -t, -s, -p, -e")
+    repo = open_repo()
+    if what == "e":
+        try:
+            ok = cat_file(repo, object, "e")
+        except NotFound:
+            ok = False
+        sys.exit(0 if ok else 1)
+    res = cat_file(repo, object, what)
+    if what == "p":
+        with res as f:
+            while chunk := f.read(1 << 20):
+                sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+    else:
+        click.echo(res)

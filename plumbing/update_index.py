@@ -1,0 +1,118 @@
+"""mops update-index: register worktree files in the index (the primitive under ``mops add``)."""
+
+from __future__ import annotations
+
+import os
+import stat as statmod
+import sys
+from dataclasses import dataclass, field
+
+import click
+
+from mops.errors import NotFound, UsageError
+from mops.index import Index, stat_matches
+
+
+@dataclass
+class IndexUpdate:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    bytes_hashed: int = 0
+
+
+def stage_paths(repo, index: Index, rels: list[str], progress=None, result: IndexUpdate | None = None) -> IndexUpdate:
+    """Hash each project-relative file into the store and record it in ``index``.
+
+    A file whose stat data matches its entry (and is not racy) is not read again.
+    """
+    from mops.worktree import stage_file
+
+    res = result or IndexUpdate()
+    big = repo.config.get("core.big_file_threshold")
+    ents = index.entries
+    for rel in rels:
+        full = repo.abspath(rel)
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError:
+            raise NotFound(f"{rel}: no such file") from None
+        if statmod.S_ISLNK(st.st_mode):
+            raise UsageError(f"{rel}: is a symbolic link; a bundle holds regular files only")
+        if not statmod.S_ISREG(st.st_mode):
+            raise UsageError(f"{rel}: not a regular file")
+        old = ents.get(rel)
+        if old is not None and stat_matches(old, st) and not index.is_racy(old):
+            res.unchanged += 1
+            if progress:
+                progress.advance(st.st_size)
+            continue
+        e = stage_file(repo, rel, st, big)
+        res.bytes_hashed += st.st_size
+        if progress:
+            progress.advance(st.st_size)
+        if old is None:
+            res.added.append(rel)
+        elif old[6] != e.sha or (old[0] & 0o111) != (e.mode & 0o111):
+            res.updated.append(rel)
+        ents[rel] = e
+    return res
+
+
+def update_index(repo, paths: list[str], add: bool = False, remove: bool = False, refresh: bool = False) -> IndexUpdate:
+    rels = [repo.relpath(p) for p in paths]
+    with repo.lock_index() as lock:
+        index = repo.load_index()
+        res = IndexUpdate()
+        to_stage = []
+        for rel in rels:
+            exists = os.path.lexists(repo.abspath(rel))
+            if not exists:
+                if remove and rel in index.entries:
+                    del index.entries[rel]
+                    res.removed.append(rel)
+                    continue
+                if rel in index.entries:
+                    raise NotFound(f"{rel}: does not exist and --remove was not given")
+                raise NotFound(f"{rel}: no such file")
+            if rel not in index.entries and not add:
+                raise UsageError(f"{rel}: cannot add to the index, missing --add option?")
+            to_stage.append(rel)
+        stage_paths(repo, index, to_stage, result=res)
+        if refresh:
+            from mops.worktree import worktree_changes
+
+            ch = worktree_changes(repo, index, untracked=False)
+            index.entries.update(ch.refreshed)
+            for rel in ch.modified + ch.deleted:
+                sys.stdout.write(f"{rel}: needs update\n")
+        lock.commit(index)
+    return res
+
+
+@click.command("update-index")
+@click.option("--add", is_flag=True, help="Add files that are not yet in the index.")
+@click.option("--remove", is_flag=True, help="Remove named files that no longer exist from the index.")
+@click.option("--refresh", is_flag=True, help="Refresh the stat data of unchanged entries; list the rest as 'needs update'.")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read paths from standard input, one per line.")
+@click.option("-z", "nul", is_flag=True, help="With --stdin, paths are NUL-separated.")
+@click.argument("paths", nargs=-1)
+def cli(add, remove, refresh, from_stdin, nul, paths):
+    """Register the content of PATHS in the index.
+
+    \b
+    Example:
+      mops update-index --add models/sir.py
+      find data -name '*.csv' -print0 | mops update-index --add --stdin -z
+    """
+    from mops.ui import open_repo
+
+    repo = open_repo()
+    paths = list(paths)
+    if from_stdin:
+        data = sys.stdin.read()
+        paths += [p for p in (data.split("\0") if nul else data.splitlines()) if p]
+    if not paths and not refresh:
+        raise click.UsageError("give PATHS, --stdin or --refresh")
+    update_index(repo, paths, add=add, remove=remove, refresh=refresh)

@@ -1,0 +1,174 @@
+"""mops status: staged changes (index vs the last synced bundle), unstaged changes, untracked files."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+import click
+
+
+@dataclass
+class Status:
+    base_ref: str | None
+    base_digest: str | None
+    staged: list[tuple[str, str]] = field(default_factory=list)  # (A|M|D, path)
+    unstaged: list[tuple[str, str]] = field(default_factory=list)  # (M|D, path)
+    untracked: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    remote: dict | None = None
+
+    @property
+    def clean(self) -> bool:
+        return not (self.staged or self.unstaged or self.untracked)
+
+
+def _collapse_untracked(untracked: list[str], tracked: dict) -> list[str]:
+    """git's default: a directory holding no tracked file is shown once, as ``dir/``."""
+    tracked_dirs = set()
+    for p in tracked:
+        parts = p.split("/")
+        for i in range(1, len(parts)):
+            tracked_dirs.add("/".join(parts[:i]))
+    out: dict[str, None] = {}
+    for p in untracked:
+        parts = p.split("/")
+        shown = p
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            if d not in tracked_dirs:
+                shown = d + "/"
+                break
+        out[shown] = None
+    return list(out)
+
+
+def status(repo, untracked_files: bool = False, ignored: bool = False, remote: bool = True) -> Status:
+    from mops.worktree import index_map, tree_changes, worktree_changes
+
+    index = repo.load_index()
+    ch = worktree_changes(repo, index, untracked=True, ignored=ignored)
+    if ch.refreshed:
+        _refresh_quietly(repo, index, ch.refreshed)
+    base = repo.base_tree()
+    base_map = {p: (f.digest, f.mode) for p, f in base.files.items()} if base else {}
+    st = Status(repo.refs.head(), repo.refs.base_digest())
+    st.staged = tree_changes(base_map, index_map(index))
+    st.unstaged = sorted([("M", p) for p in ch.modified] + [("D", p) for p in ch.deleted], key=lambda t: t[1])
+    st.untracked = ch.untracked if untracked_files else _collapse_untracked(ch.untracked, index.entries)
+    st.ignored = ch.ignored if untracked_files else _collapse_untracked(ch.ignored, index.entries)
+    if remote:
+        try:
+            from mops.sync import remote_status
+        except ImportError:
+            remote_status = None
+        if remote_status is not None:
+            st.remote = remote_status(repo)
+    return st
+
+
+def _refresh_quietly(repo, index, refreshed) -> None:
+    """Record new stat data for files whose content did not change, if no one else is writing."""
+    from mops.errors import LockHeld
+
+    try:
+        with repo.lock_index() as lock:
+            fresh = repo.load_index()
+            if fresh.entries.keys() != index.entries.keys():
+                return
+            for p, e in refreshed.items():
+                old = fresh.entries.get(p)
+                if old is not None and old[6] == e.sha:
+                    fresh.entries[p] = e
+            lock.commit(fresh)
+    except (LockHeld, OSError):
+        return
+
+
+LABELS = {"A": "new file:", "M": "modified:", "D": "deleted:"}
+
+
+def _rel(path: str, root, cwd: str) -> str:
+    r = os.path.relpath(os.path.join(root, path), cwd)
+    return r + "/" if path.endswith("/") else r
+
+
+def render_human(st: Status, root, show_ignored: bool) -> None:
+    cwd = os.getcwd()
+    w = sys.stdout.write
+    if st.base_ref:
+        short = st.base_ref.removeprefix("refs/remotes/")
+        w(f"On bundle {short} ({st.base_digest[:19] if st.base_digest else 'unknown'})\n")
+    else:
+        w("No bundle pushed or pulled yet\n")
+    if st.remote is not None:
+        w(f"{st.remote.get('message', '')}\n")
+    if st.staged:
+        w("\nChanges to be pushed:\n  (use \"mops remove <file>...\" to unstage)\n")
+        for code, p in st.staged:
+            w(f"\t{LABELS[code]:<12}{_rel(p, root, cwd)}\n")
+    if st.unstaged:
+        w("\nChanges not staged:\n  (use \"mops add <file>...\" to update what will be pushed)\n")
+        for code, p in st.unstaged:
+            w(f"\t{LABELS[code]:<12}{_rel(p, root, cwd)}\n")
+    if st.untracked:
+        w("\nUntracked files:\n  (use \"mops add <file>...\" to include them)\n")
+        for p in st.untracked:
+            w(f"\t{_rel(p, root, cwd)}\n")
+    if show_ignored and st.ignored:
+        w("\nIgnored files:\n  (use \"mops add -f <file>...\" to include them)\n")
+        for p in st.ignored:
+            w(f"\t{_rel(p, root, cwd)}\n")
+    if st.clean:
+        w("\nnothing to push, working tree clean\n" if st.base_ref else "\nnothing staged, working tree clean\n")
+
+
+def porcelain_lines(st: Status, show_ignored: bool) -> list[str]:
+    """git's two-column XY form: X = staged, Y = worktree; paths relative to the project root."""
+    x = {p: c for c, p in st.staged}
+    y = {p: c for c, p in st.unstaged}
+    lines = [f"{x.get(p, ' ')}{y.get(p, ' ')} {p}" for p in sorted(x.keys() | y.keys())]
+    lines += [f"?? {p}" for p in st.untracked]
+    if show_ignored:
+        lines += [f"!! {p}" for p in st.ignored]
+    return lines
+
+
+@click.command("status")
+@click.option("--porcelain", is_flag=True, help="Stable two-column XY output for scripts (git's form).")
+@click.option("-z", "nul", is_flag=True, help="With --porcelain, end entries with NUL.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("-u", "--untracked-files", "untracked_files", is_flag=True, help="List every untracked file, not just directories.")
+@click.option("--ignored", is_flag=True, help="Also list ignored files.")
+def cli(porcelain, nul, as_json, untracked_files, ignored):
+    """Show what is staged, what changed in the worktree, and what is untracked.
+
+    Staged changes compare the index with the bundle last pushed or pulled;
+    unchanged files are recognised by their stat data and never read.
+
+    \b
+    Example:
+      mops status
+      mops status --porcelain -z | tr '\\0' '\\n'
+    """
+    from mops.ui import emit_json, open_repo
+
+    repo = open_repo()
+    st = status(repo, untracked_files=untracked_files or as_json, ignored=ignored, remote=not porcelain)
+    if as_json:
+        emit_json("status", {
+            "base": {"ref": st.base_ref, "digest": st.base_digest},
+            "staged": [{"status": c, "path": p} for c, p in st.staged],
+            "unstaged": [{"status": c, "path": p} for c, p in st.unstaged],
+            "untracked": st.untracked,
+            "ignored": st.ignored if ignored else [],
+            "remote": st.remote,
+            "clean": st.clean,
+        })
+        return
+    if porcelain or nul:
+        end = "\0" if nul else "\n"
+        sys.stdout.write("".join(line + end for line in porcelain_lines(st, ignored)))
+        return
+    render_human(st, repo.root, ignored)
