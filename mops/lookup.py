@@ -1,0 +1,79 @@
+"""Finding a bundle by any name a user may give: a local digest or ref, or a remote reference."""
+
+from __future__ import annotations
+
+from .errors import NotAProject, NotFound
+
+
+def find_repo_or_none():
+    from .repo import Repository
+
+    try:
+        return Repository.find()
+    except NotAProject:
+        return None
+
+
+def locate(repo, text: str) -> tuple[str, str, bytes]:
+    """(canonical name, manifest digest, manifest bytes) for ``text``.
+
+    Local names (digests in the object store, tags, remote-tracking refs, HEAD) win; anything else
+    is resolved on its remote, once.
+    """
+    if repo is not None:
+        from .revs import resolve_local
+
+        try:
+            d = resolve_local(repo, text)
+        except (NotFound,):
+            d = None
+        except Exception:  # malformed as a local name: try it as a remote reference
+            d = None
+        if d is not None and repo.objects.has(d):
+            data = repo.objects.read(d)
+            from .objects import kind_of_bytes
+
+            if kind_of_bytes(data) == "manifest":
+                return _local_name(repo, text, d), d, data
+    from .remotes import open_target, resolve_reference
+
+    _n, ref = resolve_reference(repo, text)
+    target = open_target(ref.remote, repo)
+    if repo is not None:
+        from .sync import resolve_bundle
+
+        d, data = resolve_bundle(repo, target, ref.selector)
+    else:
+        from . import digest as dg
+        from .errors import IntegrityError
+
+        d, data = target.resolve(ref.selector)
+        if dg.of_bytes(data) != d:
+            raise IntegrityError(f"manifest of {text} does not hash to {d}")
+    return f"{ref.remote.url}@{d}", d, data
+
+
+def _local_name(repo, text: str, digest: str) -> str:
+    """The canonical remote name of a locally known bundle when a ref says where it came from."""
+    names = [text] if text.startswith("refs/") else [f"refs/remotes/{text}", f"refs/tags/{text}"]
+    if text == "HEAD":
+        h = repo.refs.head()
+        names = [h] if h else []
+    for n in names:
+        if n.startswith("refs/remotes/"):
+            remote_name = n.split("/")[2]
+            url = repo.config.section("remotes.").get(remote_name)
+            if url:
+                from .reference import parse_remote
+
+                return f"{parse_remote(url, str(repo.root)).url}@{digest}"
+    return digest
+
+
+def tree_of(repo, target_or_none, manifest_bytes: bytes, digest: str):
+    from .bundle import parse_manifest, parse_tree
+
+    m = parse_manifest(manifest_bytes, f"manifest {digest}")
+    if repo is not None and repo.objects.has(m.config.digest):
+        return m, parse_tree(repo.objects.read(m.config.digest))
+    raise NotFound(f"config {m.config.digest} of {digest} is not available locally")

@@ -1,0 +1,465 @@
+"""Push, fetch and pull: the copy algorithm plus the bookkeeping that makes them git-like.
+
+- push publishes exactly what is staged and refuses to move a tag someone else moved;
+- fetch brings a bundle's manifest, config and blobs into the object store;
+- pull is a 3-way sync between the worktree/index, the remote bundle and the sync base.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass, field
+
+from . import digest as dg
+from .bundle import EMPTY_DIGEST, Descriptor, Tree, build_manifest, is_bundle_manifest, parse_manifest, parse_tree
+from .copy import CopyStats, LocalTarget, copy_blobs, missing_blobs, target_opener
+from .errors import ConflictError, IntegrityError, NotFound, UsageError
+from .reference import DEFAULT_TAG, check_tag
+from .remotes import concurrency, open_target, resolve_reference, resolve_remote
+
+
+# -- manifests -------------------------------------------------------------------------------
+def write_manifest(repo, tree_digest: str, annotations: dict[str, str] | None = None) -> str:
+    data = repo.objects.read(tree_digest)
+    tree = parse_tree(data, f"tree {tree_digest}")
+    return repo.objects.put_bytes(build_manifest(tree, tree_digest, len(data), annotations))
+
+
+def load_bundle(repo, manifest_digest: str) -> tuple[bytes, object, Tree]:
+    mbytes = repo.objects.read(manifest_digest)
+    m = parse_manifest(mbytes, f"manifest {manifest_digest}")
+    if not is_bundle_manifest(m):
+        raise UsageError(f"{manifest_digest} is not a mops bundle (config media type {m.config.media_type!r})")
+    tree = parse_tree(repo.objects.read(m.config.digest), f"bundle config {m.config.digest}")
+    return mbytes, m, tree
+
+
+# -- sources -----------------------------------------------------------------------------------
+def project_opener(repo, index):
+    """Open a blob of the bundle being pushed: from the store, else the worktree (re-verified)."""
+    from .worktree import VerifyingReader
+
+    by_digest: dict[bytes, tuple[str, tuple]] = {}
+    for p, e in index.entries.items():
+        by_digest.setdefault(e[6], (p, e))
+
+    def open_(d: Descriptor):
+        if d.digest == EMPTY_DIGEST:
+            return io.BytesIO(b"{}")
+        if repo.objects.has(d.digest):
+            return repo.objects.open(d.digest)
+        pe = by_digest.get(bytes.fromhex(dg.hex_of(d.digest)))
+        if pe is None:
+            raise IntegrityError(f"blob {d.digest} ({d.title or 'no path'}) is neither in the object store nor staged")
+        rel, e = pe
+        try:
+            f = open(repo.abspath(rel), "rb")
+        except FileNotFoundError:
+            raise ConflictError(f"{rel}: modified since it was staged; run mops add {rel}") from None
+        return VerifyingReader(f, d.digest, e[1], rel)
+
+    return open_
+
+
+def _progress_factory():
+    try:
+        from .ui import progress
+    except ImportError:  # pragma: no cover
+        return None
+    return progress
+
+
+# -- push --------------------------------------------------------------------------------------
+@dataclass
+class PushResult:
+    digest: str
+    remote: str
+    tag: str
+    up_to_date: bool = False
+    dry_run: bool = False
+    uploaded: list[Descriptor] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    files: int = 0
+    bytes_uploaded: int = 0
+    external_uploaded: int = 0
+    seconds: float = 0.0
+
+
+def send_bundle(repo, target, manifest_digest: str, tag: str | None, index=None, known: set[str] | None = None,
+                progress=None) -> CopyStats:
+    """Upload what ``target`` lacks of the bundle, then the manifest, then tag it."""
+    mbytes, m, tree = load_bundle(repo, manifest_digest)
+    index = index if index is not None else repo.load_index()
+    _upload_external(repo, tree, index)
+    stats = copy_blobs(project_opener(repo, index), target, m.blobs(), known=known, concurrency=concurrency(repo),
+                       progress=progress)
+    target.put_manifest(mbytes, manifest_digest, tag)
+    return stats
+
+
+def _upload_external(repo, tree: Tree, index) -> int:
+    ext = [f for f in tree.files.values() if f.storage == "external"]
+    if not ext:
+        return 0
+    from .external import upload_files
+
+    return upload_files(repo, tree, index)
+
+
+def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: bool = False, force: bool = False,
+         annotations: dict[str, str] | None = None) -> PushResult:
+    from plumbing.write_tree import write_tree
+
+    t0 = time.monotonic()
+    tag = check_tag(tag or DEFAULT_TAG)
+    name, remote = resolve_remote(repo, remote_text)
+    index = repo.load_index()
+    tree_digest = write_tree(repo, index)
+    digest = write_manifest(repo, tree_digest, annotations)
+    _mbytes, m, tree = load_bundle(repo, digest)
+    res = PushResult(digest, str(remote), tag, files=len(tree.files), dry_run=dry_run)
+    target = open_target(remote, repo)
+    tracking = f"refs/remotes/{name}/{tag}"
+    known = repo.refs.read(tracking)
+    try:
+        remote_digest, remote_bytes = target.resolve(tag)
+    except NotFound:
+        remote_digest, remote_bytes = None, None
+    if remote_digest == digest:
+        res.up_to_date = True
+        if not dry_run:
+            _record(repo, name, tag, digest, "push", f"{remote}:{tag} (up to date)")
+        res.seconds = time.monotonic() - t0
+        return res
+    if remote_digest is not None and remote_digest != known and not force:
+        raise ConflictError(
+            f"{remote}:{tag} points to {remote_digest}, but the last sync recorded {known or 'nothing'}: someone else pushed",
+            hint="run mops pull to merge their bundle first, or mops push --force to replace it",
+        )
+    # blobs of the bundle the tag held at the last sync are known to be there: no request needed
+    known_blobs: set[str] = set()
+    if remote_digest is not None and remote_digest == known and repo.objects.has(known):
+        try:
+            km = parse_manifest(repo.objects.read(known))
+            known_blobs = {d.digest for d in km.blobs()}
+        except UsageError:
+            known_blobs = set()
+    if dry_run:
+        res.uploaded = missing_blobs(target, m.blobs(), known_blobs, concurrency(repo))
+        res.bytes_uploaded = sum(d.size for d in res.uploaded)
+        if remote_bytes is not None:
+            old_tree = _remote_tree_from_manifest(repo, target, remote_bytes)
+            res.removed = sorted(set(old_tree.files) - set(tree.files))
+        res.seconds = time.monotonic() - t0
+        return res
+    if remote_bytes is not None:
+        try:
+            old_tree = _remote_tree_from_manifest(repo, target, remote_bytes)
+            res.removed = sorted(set(old_tree.files) - set(tree.files))
+        except (NotFound, UsageError):
+            pass
+    total = sum(d.size for d in m.blobs())
+    pf = _progress_factory()
+    if pf is not None:
+        with pf(f"Pushing {tag}", total) as bar:
+            stats = send_bundle(repo, target, digest, tag, index, known_blobs, bar)
+    else:
+        stats = send_bundle(repo, target, digest, tag, index, known_blobs)
+    res.uploaded = stats.copied
+    res.bytes_uploaded = stats.bytes_copied
+    _record(repo, name, tag, digest, "push", f"{remote}:{tag}", old=known)
+    res.seconds = time.monotonic() - t0
+    return res
+
+
+def _record(repo, name: str, tag: str, digest: str, action: str, message: str, old: str | None = None,
+            set_head: bool = True) -> None:
+    tracking = f"refs/remotes/{name}/{tag}"
+    repo.refs.write(tracking, digest)
+    if set_head:
+        repo.refs.set_head(tracking)
+    repo.refs.log(action, tracking, old, digest, message)
+
+
+def _remote_tree_from_manifest(repo, target, mbytes: bytes) -> Tree:
+    m = parse_manifest(mbytes)
+    cfg = m.config.digest
+    if not repo.objects.has(cfg):
+        with target.fetch_blob(cfg, m.config.size) as f:
+            repo.objects.put_stream(f, expected=cfg, expected_size=m.config.size)
+    return parse_tree(repo.objects.read(cfg), f"bundle config {cfg}")
+
+
+# -- fetch -------------------------------------------------------------------------------------
+@dataclass
+class FetchResult:
+    digest: str
+    remote: str
+    name: str
+    tag: str | None
+    tree: Tree
+    fetched: list[Descriptor] = field(default_factory=list)
+    bytes_fetched: int = 0
+    seconds: float = 0.0
+
+
+def resolve_bundle(repo, target, selector: str) -> tuple[str, bytes]:
+    """Resolve a tag or digest on ``target`` once; store manifest and config locally."""
+    digest, mbytes = target.resolve(selector)
+    if dg.of_bytes(mbytes) != digest:
+        raise IntegrityError(f"manifest from {target.name} does not hash to {digest}")
+    m = parse_manifest(mbytes, f"manifest {digest}")
+    if not is_bundle_manifest(m):
+        raise UsageError(f"{target.name}@{digest} is not a mops bundle (config media type {m.config.media_type!r})")
+    repo.objects.put_bytes(mbytes)
+    _remote_tree_from_manifest(repo, target, mbytes)
+    return digest, mbytes
+
+
+def fetch_into_store(repo, target, digest: str, paths: set[str] | None = None, progress=None) -> CopyStats:
+    """Download the registry blobs of the bundle (or only of ``paths``) into the object store."""
+    _mbytes, m, tree = load_bundle(repo, digest)
+    layers = [d for d in m.layers if d.digest != EMPTY_DIGEST and (paths is None or d.title in paths)]
+    return copy_blobs(target_opener(target), LocalTarget(repo.objects), layers, concurrency=concurrency(repo), progress=progress)
+
+
+def _split_remote_and_selector(repo, remote_text: str | None, selector: str | None) -> tuple[str | None, str | None]:
+    """``pull X``: X is a remote if one has that name (or X looks like one), else a tag/digest on origin."""
+    if remote_text is not None and selector is None:
+        names = repo.config.section("remotes.")
+        if remote_text not in names and not remote_text.startswith("oci:") and "/" not in remote_text:
+            return None, remote_text
+    return remote_text, selector
+
+
+def _target_for(repo, remote_text: str | None, selector: str | None):
+    """(name, remote, target, selector, tag) for fetch/pull, understanding REMOTE:TAG forms too."""
+    if remote_text is not None and selector is None and (":" in remote_text.removeprefix("oci:") or "@" in remote_text):
+        name, ref = resolve_reference(repo, remote_text)
+        remote = ref.remote
+        selector = ref.digest or ref.tag
+    else:
+        name, remote = resolve_remote(repo, remote_text)
+    selector = selector or DEFAULT_TAG
+    tag = None if dg.is_digest(selector) else check_tag(selector)
+    return name, remote, open_target(remote, repo), selector, tag
+
+
+def fetch(repo, remote_text: str | None = None, selector: str | None = None, paths: set[str] | None = None) -> FetchResult:
+    t0 = time.monotonic()
+    remote_text, selector = _split_remote_and_selector(repo, remote_text, selector)
+    name, remote, target, selector, tag = _target_for(repo, remote_text, selector)
+    digest, _ = resolve_bundle(repo, target, selector)
+    _mb, m, tree = load_bundle(repo, digest)
+    total = sum(d.size for d in m.layers)
+    pf = _progress_factory()
+    with pf(f"Fetching {selector}", total) as bar:
+        stats = fetch_into_store(repo, target, digest, paths, bar)
+    if tag is not None:
+        old = repo.refs.read(f"refs/remotes/{name}/{tag}")
+        repo.refs.write(f"refs/remotes/{name}/{tag}", digest)
+        repo.refs.log("fetch", f"refs/remotes/{name}/{tag}", old, digest, f"{remote}:{tag}")
+    else:
+        repo.refs.log("fetch", f"refs/remotes/{name}", None, digest, f"{remote}@{digest}")
+    return FetchResult(digest, str(remote), name, tag, tree, stats.copied, stats.bytes_copied, time.monotonic() - t0)
+
+
+# -- pull --------------------------------------------------------------------------------------
+@dataclass
+class PullResult:
+    digest: str
+    remote: str
+    tag: str | None
+    actions: dict[str, str] = field(default_factory=dict)  # path → write|delete|restore|same
+    conflicts: dict[str, str] = field(default_factory=dict)  # path → why
+    kept_local: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    bytes_written: int = 0
+    seconds: float = 0.0
+
+
+def _role_filter(tree: Tree, role: str | None):
+    if role is None:
+        roles = tree.extra.get("roles") or {}
+        if "default" not in roles:
+            return None
+        role = "default"
+    roles = tree.extra.get("roles") or {}
+    if role not in roles:
+        have = ", ".join(sorted(roles)) or "none (every file belongs to the bundle's one implicit role)"
+        raise UsageError(f"unknown role {role!r}; roles in this bundle: {have}")
+    from pathspec import GitIgnoreSpec
+
+    spec = GitIgnoreSpec.from_lines(roles[role])
+    return lambda p: spec.match_file(p)
+
+
+def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, restore_deleted: bool,
+              wanted=None) -> PullResult:
+    from .worktree import worktree_changes
+
+    ch = worktree_changes(repo, index, untracked=True)
+    modified, deleted, untracked = set(ch.modified), set(ch.deleted), set(ch.untracked)
+    B = {p: f.digest for p, f in base.files.items()} if base else {}
+    T = {p: f.digest for p, f in theirs.files.items()}
+    res = PullResult("", "", None)
+
+    def local(p: str) -> str | None:
+        e = index.entries.get(p)
+        full = repo.abspath(p)
+        if e is not None and p not in modified and p not in deleted:
+            return "sha256:" + e[6].hex()
+        if p in deleted or not os.path.isfile(full):
+            return None
+        if p in ch.new_digests:
+            return ch.new_digests[p]
+        return dg.of_file(full)[0]
+
+    for p in sorted(B.keys() | T.keys()):
+        if wanted is not None and not wanted(p):
+            continue
+        b, t = B.get(p), T.get(p)
+        if t == b:
+            if restore_deleted and t is not None and p in deleted:
+                res.actions[p] = "restore"
+            elif p in index.entries and (p in modified or p in deleted or "sha256:" + index.entries[p][6].hex() != t):
+                res.kept_local.append(p)
+            continue
+        tracked_or_present = p in index.entries or os.path.lexists(repo.abspath(p))
+        loc = local(p) if tracked_or_present else None
+        if loc == t:
+            res.actions[p] = "same"
+        elif loc == b and not (b is None and p in untracked):
+            if t is None:
+                if overwrite:
+                    res.actions[p] = "delete"
+                else:
+                    res.conflicts[p] = "deleted in the remote bundle"
+            else:
+                res.actions[p] = "write"
+        else:
+            why = "untracked file in the way" if b is None else ("changed locally and in the remote bundle" if t else
+                                                                  "changed locally, deleted in the remote bundle")
+            if overwrite:
+                res.actions[p] = "write" if t is not None else "delete"
+            else:
+                res.conflicts[p] = why
+    return res
+
+
+def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_run: bool = False, overwrite: bool = False,
+         restore_deleted: bool = False, lazy: bool = False, role: str | None = None, paths: list[str] | None = None) -> PullResult:
+    from .checkout import safe_target, write_verified
+    from .index import STORAGE_EXTERNAL, STORAGE_REGISTRY, entry_from_stat
+
+    t0 = time.monotonic()
+    remote_text, selector = _split_remote_and_selector(repo, remote_text, selector)
+    name, remote, target, selector, tag = _target_for(repo, remote_text, selector)
+    with repo.lock_index() as lock:
+        index = repo.load_index()
+        digest, _ = resolve_bundle(repo, target, selector)  # the tag is resolved once
+        _mb, m, theirs = load_bundle(repo, digest)
+        tracking = f"refs/remotes/{name}/{tag}" if tag else None
+        head = repo.refs.head()
+        base_digest = repo.refs.read(tracking) if tracking else None
+        if base_digest is None and head is not None:
+            base_digest = repo.refs.read(head)
+        base = repo.read_tree(base_digest) if base_digest and repo.objects.has(base_digest) else None
+        role_ok = _role_filter(theirs, role)
+        rels = {repo.relpath(p) for p in paths} if paths else None
+
+        def wanted(p: str) -> bool:
+            if rels is not None and not any(p == r or p.startswith(r + "/") for r in rels):
+                return False
+            return role_ok is None or role_ok(p)
+
+        res = plan_pull(repo, index, base, theirs, overwrite, restore_deleted,
+                        wanted if (rels is not None or role_ok is not None) else None)
+        res.digest, res.remote, res.tag, res.dry_run = digest, str(remote), tag, dry_run
+        if res.conflicts:
+            lines = "\n".join(f"  {p}: {why}" for p, why in sorted(res.conflicts.items()))
+            raise ConflictError(f"pull would lose local work; nothing was changed:\n{lines}",
+                                hint="commit your intent with mops add, or rerun with --overwrite to take the remote version")
+        if dry_run:
+            res.seconds = time.monotonic() - t0
+            return res
+        writes = [p for p, a in res.actions.items() if a in ("write", "restore")]
+        reg = {p for p in writes if theirs.files[p].storage == "registry"}
+        ext = [p for p in writes if theirs.files[p].storage == "external"]
+        total = sum(theirs.files[p].size for p in writes)
+        pf = _progress_factory()
+        with pf(f"Pulling {selector}", total) as bar:
+            fetch_into_store(repo, target, digest, reg, bar)
+            for p in sorted(reg):
+                f = theirs.files[p]
+                dest = safe_target(repo.root, p)
+                with repo.objects.open(f.digest) as src:
+                    st = write_verified(dest, src, f.digest, f.size, f.mode)
+                index.entries[p] = entry_from_stat(st, f.digest, STORAGE_REGISTRY)
+                res.bytes_written += f.size
+            if ext:
+                from .external import materialize_external
+
+                for p, st in materialize_external(repo, theirs, ext, lazy=lazy).items():
+                    if st is not None:
+                        index.entries[p] = entry_from_stat(st, theirs.files[p].digest, STORAGE_EXTERNAL)
+                    res.bytes_written += theirs.files[p].size
+        for p, a in res.actions.items():
+            if a == "same":
+                f = theirs.files[p]
+                st = os.stat(repo.abspath(p))
+                index.entries[p] = entry_from_stat(st, f.digest, STORAGE_EXTERNAL if f.storage == "external" else STORAGE_REGISTRY)
+            elif a == "delete":
+                try:
+                    os.unlink(repo.abspath(p))
+                except FileNotFoundError:
+                    pass
+                index.entries.pop(p, None)
+        lock.commit(index)
+        if tag is not None:
+            _record(repo, name, tag, digest, "pull", f"{remote}:{tag}", old=base_digest)
+        else:
+            repo.refs.log("pull", "HEAD", base_digest, digest, f"{remote}@{digest}")
+    res.seconds = time.monotonic() - t0
+    return res
+
+
+# -- hooks for status and diff -----------------------------------------------------------------
+def remote_status(repo) -> dict | None:
+    """Where the remote tag stands compared with the sync base; never fails (status exits 0)."""
+    head = repo.refs.head()
+    if not head or not head.startswith("refs/remotes/"):
+        return None
+    _, _, name, tag = head.split("/", 3)
+    recorded = repo.refs.read(head)
+    try:
+        _n, remote = resolve_remote(repo, name)
+        target = open_target(remote, repo)
+        if hasattr(target, "timeout"):
+            target.timeout = min(float(getattr(target, "timeout")), 5.0)
+        try:
+            current, _ = target.resolve(tag)
+        except NotFound:
+            current = None
+    except Exception as e:  # noqa: BLE001 — any failure means "unavailable", status still succeeds
+        from .errors import MopsError
+
+        why = e.message if isinstance(e, MopsError) else type(e).__name__
+        return {"remote": name, "tag": tag, "state": "unavailable", "message": f"remote {name} unavailable ({why})"}
+    if current == recorded:
+        state, msg = "up-to-date", f"Remote {name}/{tag} is up to date"
+    elif current is None:
+        state, msg = "gone", f"Remote tag {name}/{tag} no longer exists"
+    else:
+        state, msg = "moved", f"Remote {name}/{tag} moved to {current[:19]}… (run mops pull)"
+    return {"remote": name, "tag": tag, "state": state, "recorded": recorded, "current": current, "message": msg}
+
+
+def remote_tree(repo, text: str) -> Tree:
+    """The tree of a remote reference, downloading only its manifest and config."""
+    _name, ref = resolve_reference(repo, text)
+    target = open_target(ref.remote, repo)
+    _digest, mbytes = resolve_bundle(repo, target, ref.selector)
+    return _remote_tree_from_manifest(repo, target, mbytes)
