@@ -58,7 +58,7 @@ def missing_blobs(dst, descs: Iterable[Descriptor], known: set[str] | None = Non
     if stats is not None:
         stats.checked += len(todo)
     sizes = _run_all(lambda d: dst.blob_size(d.digest), todo, concurrency)
-    return [d for d, s in zip(todo, sizes) if s is None]
+    return [d for d, s in zip(todo, sizes, strict=True) if s is None]
 
 
 def copy_blobs(open_source: Opener, dst, descs: Iterable[Descriptor], known: set[str] | None = None,

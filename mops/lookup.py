@@ -25,7 +25,7 @@ def locate(repo, text: str) -> tuple[str, str, bytes]:
 
         try:
             d = resolve_local(repo, text)
-        except (NotFound,):
+        except NotFound:
             d = None
         except Exception:  # malformed as a local name: try it as a remote reference
             d = None

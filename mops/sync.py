@@ -438,7 +438,7 @@ def remote_status(repo) -> dict | None:
         _n, remote = resolve_remote(repo, name)
         target = open_target(remote, repo)
         if hasattr(target, "timeout"):
-            target.timeout = min(float(getattr(target, "timeout")), 5.0)
+            target.timeout = min(float(target.timeout), 5.0)
         try:
             current, _ = target.resolve(tag)
         except NotFound:
