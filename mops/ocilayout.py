@@ -18,7 +18,7 @@ from typing import BinaryIO
 from . import digest as dg
 from .bundle import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from .errors import IntegrityError, NotFound, UsageError
-from .fsutil import _unlink_quiet, atomic_write_bytes, mkstemp_beside
+from .fsutil import _unlink_quiet, atomic_write_bytes, mkstemp_beside, syncfs
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT = {"imageLayoutVersion": "1.0.0"}
@@ -30,6 +30,7 @@ class OCILayoutTarget:
         self.name = f"oci:{self.path}"
         self._created = False
         self._thread_lock = threading.Lock()
+        self._pending: dict[str, str] = {}  # digest → temp file awaiting flush()
         if not create and not (self.path / "oci-layout").exists():
             raise NotFound(f"{self.name} is not an OCI image layout (no oci-layout file)")
 
@@ -79,6 +80,8 @@ class OCILayoutTarget:
 
     # -- Target ----------------------------------------------------------------------------
     def blob_size(self, digest: str) -> int | None:
+        if digest in self._pending:
+            return os.path.getsize(self._pending[digest])
         try:
             return self._blob(digest).stat().st_size
         except FileNotFoundError:
@@ -93,7 +96,7 @@ class OCILayoutTarget:
     def push_blob(self, digest: str, size: int, opener: Callable[[], BinaryIO]) -> None:
         self._ensure()
         final = self._blob(digest)
-        if final.exists():
+        if final.exists() or digest in self._pending:
             return
         import hashlib
 
@@ -106,15 +109,27 @@ class OCILayoutTarget:
                     h.update(chunk)
                     out.write(chunk)
                     n += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
             if "sha256:" + h.hexdigest() != digest or n != size:
                 raise IntegrityError(f"blob for {digest} hashed to sha256:{h.hexdigest()} ({n} bytes): refusing it")
             os.chmod(tmp, 0o644)
-            os.replace(tmp, final)
+            # made durable and visible together by flush(): one filesystem sync per push, not
+            # one fsync per blob; a crash before it leaves only temp files, never a bad blob
+            with self._thread_lock:
+                self._pending[digest] = tmp
         except BaseException:
             _unlink_quiet(tmp)
             raise
+
+    def flush(self) -> None:
+        """Make the blobs pushed so far durable, then visible (syncfs, rename, syncfs)."""
+        with self._thread_lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        syncfs(self.path)
+        for digest, tmp in pending.items():
+            os.replace(tmp, self._blob(digest))
+        syncfs(self.path)
 
     def resolve(self, ref: str) -> tuple[str, bytes]:
         if dg.is_digest(ref):
@@ -136,6 +151,7 @@ class OCILayoutTarget:
 
     def put_manifest(self, data: bytes, digest: str, tag: str | None = None) -> None:
         self._ensure()
+        self.flush()
         if dg.of_bytes(data) != digest:
             raise IntegrityError(f"manifest bytes do not hash to {digest}")
         final = self._blob(digest)

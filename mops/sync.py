@@ -222,7 +222,9 @@ def fetch_into_store(repo, target, digest: str, paths: set[str] | None = None, p
     """Download the registry blobs of the bundle (or only of ``paths``) into the object store."""
     _mbytes, m, tree = load_bundle(repo, digest)
     layers = [d for d in m.layers if d.digest != EMPTY_DIGEST and (paths is None or d.title in paths)]
-    return copy_blobs(target_opener(target), LocalTarget(repo.objects), layers, concurrency=concurrency(repo), progress=progress)
+    with repo.objects.batch():
+        return copy_blobs(target_opener(target), LocalTarget(repo.objects), layers, concurrency=concurrency(repo),
+                          progress=progress)
 
 
 def _split_remote_and_selector(repo, remote_text: str | None, selector: str | None) -> tuple[str | None, str | None]:

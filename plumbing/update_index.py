@@ -32,31 +32,32 @@ def stage_paths(repo, index: Index, rels: list[str], progress=None, result: Inde
     res = result or IndexUpdate()
     big = repo.config.get("core.big_file_threshold")
     ents = index.entries
-    for rel in rels:
-        full = repo.abspath(rel)
-        try:
-            st = os.lstat(full)
-        except FileNotFoundError:
-            raise NotFound(f"{rel}: no such file") from None
-        if statmod.S_ISLNK(st.st_mode):
-            raise UsageError(f"{rel}: is a symbolic link; a bundle holds regular files only")
-        if not statmod.S_ISREG(st.st_mode):
-            raise UsageError(f"{rel}: not a regular file")
-        old = ents.get(rel)
-        if old is not None and stat_matches(old, st) and not index.is_racy(old):
-            res.unchanged += 1
+    with repo.objects.batch():  # one filesystem sync for the lot, not one fsync per file
+        for rel in rels:
+            full = repo.abspath(rel)
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                raise NotFound(f"{rel}: no such file") from None
+            if statmod.S_ISLNK(st.st_mode):
+                raise UsageError(f"{rel}: is a symbolic link; a bundle holds regular files only")
+            if not statmod.S_ISREG(st.st_mode):
+                raise UsageError(f"{rel}: not a regular file")
+            old = ents.get(rel)
+            if old is not None and stat_matches(old, st) and not index.is_racy(old):
+                res.unchanged += 1
+                if progress:
+                    progress.advance(st.st_size)
+                continue
+            e = stage_file(repo, rel, st, big)
+            res.bytes_hashed += st.st_size
             if progress:
                 progress.advance(st.st_size)
-            continue
-        e = stage_file(repo, rel, st, big)
-        res.bytes_hashed += st.st_size
-        if progress:
-            progress.advance(st.st_size)
-        if old is None:
-            res.added.append(rel)
-        elif old[6] != e.sha or (old[0] & 0o111) != (e.mode & 0o111):
-            res.updated.append(rel)
-        ents[rel] = e
+            if old is None:
+                res.added.append(rel)
+            elif old[6] != e.sha or (old[0] & 0o111) != (e.mode & 0o111):
+                res.updated.append(rel)
+            ents[rel] = e
     return res
 
 
