@@ -74,3 +74,64 @@ def write_verified(target: Path, source: BinaryIO, digest: str, size: int, mode:
     except BaseException:
         _unlink_quiet(tmp)
         raise
+
+
+class BatchWriter:
+    """Write many verified files with one filesystem sync: each file goes to a temp file beside
+    its destination (verified while written), ``commit()`` syncs the filesystem once and renames
+    them all into place.  On an exception nothing is renamed and the temp files are removed, so a
+    failed pull or checkout leaves no partial file and no half-applied change set.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, Path, str]] = []  # (tmp, target, mode)
+
+    def add(self, target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None) -> None:
+        fd, tmp = mkstemp_beside(target)
+        h = hashlib.sha256()
+        n = 0
+        try:
+            with os.fdopen(fd, "wb") as f:
+                while True:
+                    chunk = source.read(CHUNK)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    f.write(chunk)
+                    n += len(chunk)
+                    if progress is not None:
+                        progress.advance(len(chunk))
+            got = "sha256:" + h.hexdigest()
+            if got != digest or n != size:
+                raise IntegrityError(f"{target.name}: content does not match {digest} (got {got}, {n} bytes)")
+            os.chmod(tmp, 0o755 if mode == "0755" else 0o644)
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+        self.pending.append((tmp, target, mode))
+
+    def commit(self) -> dict[Path, os.stat_result]:
+        if not self.pending:
+            return {}
+        from .fsutil import syncfs
+
+        syncfs(self.pending[0][1].parent)
+        out = {}
+        for tmp, target, _mode in self.pending:
+            os.replace(tmp, target)
+            out[target] = os.stat(target)
+        syncfs(self.pending[0][1].parent)
+        self.pending = []
+        return out
+
+    def discard(self) -> None:
+        for tmp, _t, _m in self.pending:
+            _unlink_quiet(tmp)
+        self.pending = []
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.discard()

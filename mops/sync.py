@@ -353,7 +353,7 @@ def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, res
 
 def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_run: bool = False, overwrite: bool = False,
          restore_deleted: bool = False, lazy: bool = False, role: str | None = None, paths: list[str] | None = None) -> PullResult:
-    from .checkout import safe_target, write_verified
+    from .checkout import BatchWriter, safe_target
     from .index import STORAGE_EXTERNAL, STORAGE_REGISTRY, entry_from_stat
 
     t0 = time.monotonic()
@@ -394,13 +394,15 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
         pf = _progress_factory()
         with pf(f"Pulling {selector}", total) as bar:
             fetch_into_store(repo, target, digest, reg, bar)
-            for p in sorted(reg):
-                f = theirs.files[p]
-                dest = safe_target(repo.root, p)
-                with repo.objects.open(f.digest) as src:
-                    st = write_verified(dest, src, f.digest, f.size, f.mode)
-                index.entries[p] = entry_from_stat(st, f.digest, STORAGE_REGISTRY)
-                res.bytes_written += f.size
+            with BatchWriter() as batch:
+                for p in sorted(reg):
+                    f = theirs.files[p]
+                    with repo.objects.open(f.digest) as src:
+                        batch.add(safe_target(repo.root, p), src, f.digest, f.size, f.mode)
+                    res.bytes_written += f.size
+                for dest, st in batch.commit().items():
+                    p = dest.relative_to(repo.root).as_posix()
+                    index.entries[p] = entry_from_stat(st, theirs.files[p].digest, STORAGE_REGISTRY)
             if ext:
                 from .external import materialize_external
 

@@ -17,7 +17,7 @@ def checkout_index(repo, paths: list[str] | None = None, force: bool = False) ->
     content is replaced only with ``force``; otherwise nothing is written and exit is 12.
     """
     from mops import digest as dg
-    from mops.checkout import safe_target, write_verified
+    from mops.checkout import BatchWriter, safe_target
 
     with repo.lock_index() as lock:
         index = repo.load_index()
@@ -52,12 +52,15 @@ def checkout_index(repo, paths: list[str] | None = None, force: bool = False) ->
         if conflicts:
             raise ConflictError("these files differ from the index and would be overwritten: " + ", ".join(conflicts),
                                 hint="use -f to overwrite them")
-        for rel in todo:
-            e = index.get(rel)
-            target = safe_target(repo.root, rel)
-            with repo.objects.open(e.digest) as src:
-                st = write_verified(target, src, e.digest, e.size, e.exec_mode)
-            index.entries[rel] = entry_from_stat(st, e.digest, e.storage, 0)
+        with BatchWriter() as batch:
+            for rel in todo:
+                e = index.get(rel)
+                with repo.objects.open(e.digest) as src:
+                    batch.add(safe_target(repo.root, rel), src, e.digest, e.size, e.exec_mode)
+            for target, st in batch.commit().items():
+                rel = target.relative_to(repo.root).as_posix()
+                e = index.get(rel)
+                index.entries[rel] = entry_from_stat(st, e.digest, e.storage, 0)
         lock.commit(index)
     return todo
 
