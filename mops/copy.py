@@ -25,6 +25,7 @@ class CopyStats:
     copied: list[Descriptor] = field(default_factory=list)
     bytes_copied: int = 0
     checked: int = 0  # existence checks sent to the destination
+    mounted: list[Descriptor] = field(default_factory=list)  # linked from another repository
 
 
 def _unique(descs: Iterable[Descriptor]) -> list[Descriptor]:
@@ -62,11 +63,22 @@ def missing_blobs(dst, descs: Iterable[Descriptor], known: set[str] | None = Non
 
 
 def copy_blobs(open_source: Opener, dst, descs: Iterable[Descriptor], known: set[str] | None = None,
-               concurrency: int = 4, progress=None, stats: CopyStats | None = None) -> CopyStats:
+               concurrency: int = 4, progress=None, stats: CopyStats | None = None,
+               mount_from: dict[str, str] | None = None) -> CopyStats:
+    """Copy the blobs ``dst`` lacks.  ``mount_from`` maps digests to another repository of the same
+    registry known to hold them: those are linked by a cross-repository mount, not uploaded."""
     stats = stats or CopyStats()
     uniq = _unique(descs)
     stats.blobs += len(uniq)
     todo = missing_blobs(dst, uniq, known, concurrency, stats)
+    if mount_from and hasattr(dst, "mount_blob"):
+        mounted = set()
+        for d in todo:
+            src_repo = mount_from.get(d.digest)
+            if src_repo and dst.mount_blob(d.digest, src_repo):
+                mounted.add(d.digest)
+                stats.mounted.append(d)
+        todo = [d for d in todo if d.digest not in mounted]
 
     def one(d: Descriptor) -> None:
         def opener() -> BinaryIO:

@@ -87,6 +87,33 @@ class PushResult:
     seconds: float = 0.0
 
 
+def mount_sources(repo, target) -> dict[str, str]:
+    """Blobs known to be in other repositories of the same registry (from their remote-tracking
+    refs), so a push can mount them instead of uploading them again."""
+    host, own = getattr(target, "host", None), getattr(target, "repository", None)
+    if host is None:
+        return {}
+    from .reference import parse_remote
+
+    out: dict[str, str] = {}
+    for name, url in repo.config.section("remotes.").items():
+        try:
+            r = parse_remote(url, str(repo.root))
+        except UsageError:
+            continue
+        if r.kind != "registry" or r.location != host or r.repository == own:
+            continue
+        for ref, digest in repo.refs.all():
+            if not ref.startswith(f"refs/remotes/{name}/") or not repo.objects.has(digest):
+                continue
+            try:
+                for d in parse_manifest(repo.objects.read(digest)).blobs():
+                    out.setdefault(d.digest, r.repository)
+            except UsageError:
+                continue
+    return out
+
+
 def send_bundle(repo, target, manifest_digest: str, tag: str | None, index=None, known: set[str] | None = None,
                 progress=None) -> CopyStats:
     """Upload what ``target`` lacks of the bundle, then the manifest, then tag it."""
@@ -94,7 +121,7 @@ def send_bundle(repo, target, manifest_digest: str, tag: str | None, index=None,
     index = index if index is not None else repo.load_index()
     _upload_external(repo, tree, index)
     stats = copy_blobs(project_opener(repo, index), target, m.blobs(), known=known, concurrency=concurrency(repo),
-                       progress=progress)
+                       progress=progress, mount_from=mount_sources(repo, target))
     target.put_manifest(mbytes, manifest_digest, tag)
     return stats
 
