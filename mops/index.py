@@ -30,6 +30,7 @@ MAGIC = b"MOPSIDX1"
 VERSION = 1
 _HEADER = struct.Struct("<8sIII")
 _RECORD = struct.Struct("<IQqqQQ32sBB")
+_STORAGE_OFFSET = 76  # byte of the storage class within a record
 
 # storage classes
 STORAGE_AUTO = 0  # decided by the storage policy when the tree is written
@@ -159,11 +160,15 @@ class Index:
         if count and not names.endswith(b"\0"):
             raise CorruptIndex(where, "path table is not terminated")
         try:
-            paths = names[:-1].decode("utf-8").split("\0") if count else []
+            table = names.decode("utf-8")
         except UnicodeDecodeError:
             raise CorruptIndex(where, "path table is not UTF-8") from None
-        if len(paths) != count:
+        paths = table[:-1].split("\0") if count else []
+        if len(paths) != count or (not count and names):
             raise CorruptIndex(where, "path count does not match the header")
+        # every record's storage class byte at once (a strided slice), no per-entry Python
+        if count and max(body[_HEADER.size + _STORAGE_OFFSET : rec_end : _RECORD.size]) > STORAGE_EXTERNAL:
+            raise CorruptIndex(where, "unknown storage class")
         # Plain tuples, not Entry objects: building 100,000 NamedTuples would double the load
         # time.  Entry is a tuple with the same field order, so both kinds live in one dict;
         # ``get`` hands out Entry objects and hot loops index the tuples by position.

@@ -14,15 +14,58 @@ def cat_file(repo, name: str, what: str):
     from mops.revs import resolve_local
 
     digest = resolve_local(repo, name)
-    if what == "e":
-        return repo.objects.has(digest) and repo.objects.verify(digest)
     if not repo.objects.has(digest):
-        raise NotFound(f"object {digest} is not in the object store")
+        staged = _worktree_backed(repo, digest)
+        if staged is None:
+            if what == "e":
+                return False
+            raise NotFound(f"object {digest} is not in the object store")
+        return _from_worktree(repo, staged[0], staged[1], what)
+    if what == "e":
+        return repo.objects.verify(digest)
     if what == "t":
         return repo.objects.kind(digest)
     if what == "s":
         return repo.objects.size(digest)
     return repo.objects.open(digest)
+
+
+def _worktree_backed(repo, digest: str):
+    """(path, entry) of a big staged file whose content was left in the worktree, or None."""
+    from mops.index import FLAG_WORKTREE
+
+    sha = bytes.fromhex(digest.split(":", 1)[1])
+    index = repo.load_index()
+    for path, e in index.entries.items():
+        if e[6] == sha and e[8] & FLAG_WORKTREE:
+            return path, index.get(path)
+    return None
+
+
+def _from_worktree(repo, path: str, entry, what: str):
+    """Answer from the worktree copy of a big staged file, re-verified against its digest."""
+    from mops.errors import ConflictError
+    from mops.worktree import open_staged
+
+    if what == "t":
+        return "blob"
+    if what == "s":
+        return entry.size
+    try:
+        reader = open_staged(repo, path, entry)
+    except FileNotFoundError:
+        if what == "e":
+            return False
+        raise NotFound(f"object {entry.digest}: staged from {path}, which no longer exists", hint=f"run mops add {path}") from None
+    if what == "p":
+        return reader
+    try:
+        with reader as f:
+            while f.read(1 << 20):
+                pass
+    except ConflictError:
+        return False
+    return True
 
 
 @click.command("cat-file")

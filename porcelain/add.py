@@ -46,6 +46,7 @@ def resolve_pathspecs(repo, index, specs: list[str], force: bool, all_: bool, cw
             if walked is None:
                 walked = [r for r, _de, _ig in walk(repo.root, None if force else rules)]
             hits = [r for r in walked if fnmatch.fnmatchcase(r, rel)]
+            hits += _tracked_files(repo, index, set(hits), lambda r, rel=rel: fnmatch.fnmatchcase(r, rel))
             dead = [r for r in index.entries if fnmatch.fnmatchcase(r, rel) and not os.path.lexists(repo.abspath(r))]
             if not hits and not dead:
                 raise NotFound(f"pathspec {spec!r} did not match any files")
@@ -58,8 +59,9 @@ def resolve_pathspecs(repo, index, specs: list[str], force: bool, all_: bool, cw
             under = rel
             for r, _de, _ig in walk(repo.root, None if force else rules, under):
                 stage[r] = None
+            prefix = under + "/" if under else ""
+            stage.update(dict.fromkeys(_tracked_files(repo, index, stage, lambda r, prefix=prefix: r.startswith(prefix))))
             if all_:
-                prefix = under + "/" if under else ""
                 gone.update(dict.fromkeys(r for r in index.entries if r.startswith(prefix) and not os.path.lexists(repo.abspath(r))))
             continue
         if os.path.isfile(full):
@@ -72,6 +74,24 @@ def resolve_pathspecs(repo, index, specs: list[str], force: bool, all_: bool, cw
             continue
         raise NotFound(f"pathspec {spec!r} did not match any files")
     return list(stage), list(gone)
+
+
+def _tracked_files(repo, index, seen, wanted) -> list[str]:
+    """Tracked files the walk skipped because they are ignored now: a tracked file stays tracked,
+    so its changes are staged like any other (git's rule).  Only entries the walk did not yield
+    are stat'ed, so the usual case costs a set lookup per entry."""
+    import stat as statmod
+
+    out = []
+    for r in index.entries:
+        if r in seen or not wanted(r):
+            continue
+        try:
+            if statmod.S_ISREG(os.lstat(repo.abspath(r)).st_mode):
+                out.append(r)
+        except OSError:
+            continue
+    return out
 
 
 def _parent_ignored(rules, rel: str) -> bool:
