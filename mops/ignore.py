@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 
 IGNORE_FILE = ".modelopsignore"
@@ -79,12 +79,15 @@ class IgnoreRules:
         return found
 
 
-def walk(root: str | os.PathLike, rules: IgnoreRules | None, start: str = "", with_ignored: bool = False) -> Iterator[tuple[str, os.DirEntry, bool]]:
+def walk(root: str | os.PathLike, rules: IgnoreRules | None, start: str = "", with_ignored: bool = False,
+         tracked: Container[str] = ()) -> Iterator[tuple[str, os.DirEntry, bool]]:
     """Yield ``(relpath, DirEntry, ignored)`` for regular files under ``root/start``.
 
     Ignored directories are pruned (never entered) unless ``with_ignored``; mops' own directory
     is always pruned.  Symbolic links are not followed and not reported: a bundle holds regular
-    files only.
+    files only.  Files in ``tracked`` are not matched against the rules (a tracked file stays
+    tracked when it becomes ignored) and are yielded with ``ignored`` False: on a tree of
+    100,000 tracked files that saves 100,000 pattern matches.
     """
     root = os.fspath(root)
     stack = [(start, False)]
@@ -101,20 +104,22 @@ def walk(root: str | os.PathLike, rules: IgnoreRules | None, start: str = "", wi
                 name = de.name
                 relpath = f"{rel}/{name}" if rel else name
                 try:
-                    if de.is_symlink():
-                        continue
-                    if de.is_dir():
+                    # follow_symlinks=False: a symbolic link is neither, and is skipped
+                    if de.is_file(follow_symlinks=False):
+                        if relpath in tracked and not parent_ignored:
+                            yield relpath, de, False
+                            continue
+                        ign = parent_ignored or (rules is not None and rules.match(relpath))
+                        if ign and not with_ignored:
+                            continue
+                        yield relpath, de, ign
+                    elif de.is_dir(follow_symlinks=False):
                         if relpath == DOT_DIR:
                             continue
                         ign = parent_ignored or (rules is not None and rules.match(relpath, True))
                         if ign and not with_ignored:
                             continue
                         subdirs.append((relpath, ign))
-                    elif de.is_file():
-                        ign = parent_ignored or (rules is not None and rules.match(relpath))
-                        if ign and not with_ignored:
-                            continue
-                        yield relpath, de, ign
                 except OSError:
                     continue
             stack.extend(reversed(subdirs))

@@ -100,6 +100,7 @@ class Index:
     def __init__(self, entries: dict[str, Entry] | None = None, mtime_ns: int = 0):
         self.entries: dict[str, Entry] = entries if entries is not None else {}
         self.mtime_ns = mtime_ns
+        self.checksum: bytes | None = None  # the file's sha256 trailer, when loaded from one
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -172,7 +173,9 @@ class Index:
         # Plain tuples, not Entry objects: building 100,000 NamedTuples would double the load
         # time.  Entry is a tuple with the same field order, so both kinds live in one dict;
         # ``get`` hands out Entry objects and hot loops index the tuples by position.
-        return cls(dict(zip(paths, _RECORD.iter_unpack(body[_HEADER.size : rec_end]))), mtime_ns)
+        index = cls(dict(zip(paths, _RECORD.iter_unpack(body[_HEADER.size : rec_end]))), mtime_ns)
+        index.checksum = trailer
+        return index
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Index:

@@ -26,6 +26,8 @@ class Status:
 
 def _collapse_untracked(untracked: list[str], tracked: dict) -> list[str]:
     """git's default: a directory holding no tracked file is shown once, as ``dir/``."""
+    if not untracked:
+        return []
     tracked_dirs = set()
     for p in tracked:
         parts = p.split("/")
@@ -51,10 +53,8 @@ def status(repo, untracked_files: bool = False, ignored: bool = False, remote: b
     ch = worktree_changes(repo, index, untracked=True, ignored=ignored)
     if ch.refreshed:
         _refresh_quietly(repo, index, ch.refreshed)
-    base = repo.base_tree()
-    base_map = {p: (f.digest, f.mode) for p, f in base.files.items()} if base else {}
     st = Status(repo.refs.head(), repo.refs.base_digest())
-    st.staged = tree_changes(base_map, index_map(index))
+    st.staged = _staged_changes(repo, index, st.base_digest, index_map, tree_changes)
     st.unstaged = sorted([("M", p) for p in ch.modified] + [("D", p) for p in ch.deleted], key=lambda t: t[1])
     st.untracked = ch.untracked if untracked_files else _collapse_untracked(ch.untracked, index.entries)
     st.ignored = ch.ignored if untracked_files else _collapse_untracked(ch.ignored, index.entries)
@@ -66,6 +66,44 @@ def status(repo, untracked_files: bool = False, ignored: bool = False, remote: b
         if remote_status is not None:
             st.remote = remote_status(repo)
     return st
+
+
+STAGED_CACHE = "status-cache"
+
+
+def _staged_changes(repo, index, base_digest, index_map, tree_changes) -> list[tuple[str, str]]:
+    """Index vs the sync base, remembered per (index checksum, base digest).
+
+    Parsing a 100,000-file base tree takes most of a second, and both sides are immutable
+    for a given key: the index's sha256 trailer covers every path, digest and mode, and the
+    base is content-addressed.  So the answer is kept in ``.modelops-bundle/status-cache``
+    and reused until either changes; a missing, stale or damaged cache is just recomputed.
+    """
+    if base_digest is None or not repo.objects.has(base_digest):
+        return tree_changes({}, index_map(index))
+    key = {"index": index.checksum.hex() if index.checksum else None, "base": base_digest}
+    cache = repo.dot / STAGED_CACHE
+    if key["index"] is not None:
+        try:
+            import json
+
+            doc = json.loads(cache.read_bytes())
+            if doc.get("index") == key["index"] and doc.get("base") == key["base"]:
+                return [(c, p) for c, p in doc["staged"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    base = repo.read_tree(base_digest)
+    staged = tree_changes({p: (f.digest, f.mode) for p, f in base.files.items()}, index_map(index))
+    if key["index"] is not None:
+        try:
+            import json
+
+            from mops.fsutil import atomic_write_bytes
+
+            atomic_write_bytes(cache, json.dumps({**key, "staged": staged}).encode(), sync=False)
+        except OSError:
+            pass
+    return staged
 
 
 def _refresh_quietly(repo, index, refreshed) -> None:
@@ -90,6 +128,8 @@ LABELS = {"A": "new file:", "M": "modified:", "D": "deleted:"}
 
 
 def _rel(path: str, root, cwd: str) -> str:
+    if cwd == str(root):  # the usual case: paths are already relative to the root
+        return path
     r = os.path.relpath(os.path.join(root, path), cwd)
     return r + "/" if path.endswith("/") else r
 
