@@ -9,8 +9,7 @@ import tokenize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mops.semantic import (CTX_MODEL, CTX_SOURCE_BYTES, CTX_TARGET, bytes_digest, code_digest, composite,
-                           python_digest)
+from mops.semantic import CTX_MODEL, CTX_SOURCE_BYTES, CTX_TARGET, bytes_digest, code_digest, composite, python_digest
 from mops.template import EXAMPLE
 
 NETWORK_MODEL = '''\
