@@ -87,6 +87,21 @@ def redact(text: str) -> str:
     return _SECRET_RE.sub(lambda m: (m.group(1) or "") + m.group(2) + " <redacted>", text)
 
 
+def merge_scopes(scopes: list[str]) -> list[str]:
+    """``repository:a:pull,push`` + ``repository:a:push,pull`` → one scope per resource, actions united."""
+    merged: dict[str, list[str]] = {}
+    for scope in scopes:
+        if not scope:
+            continue
+        resource, sep, actions = scope.rpartition(":")
+        if not sep or ":" not in resource:
+            merged.setdefault(scope, [])
+            continue
+        acts = merged.setdefault(resource, [])
+        acts += [a for a in actions.split(",") if a and a not in acts]
+    return [f"{r}:{','.join(a)}" if a else r for r, a in merged.items()]
+
+
 ScopeSet = tuple[str, ...]
 #: (url, query params, headers, form data or None) → (status code, parsed JSON or None)
 TokenFetcher = Callable[[str, dict, dict, dict | None], tuple[int, dict | None]]
@@ -172,10 +187,7 @@ class Authenticator:
     # -- tokens ------------------------------------------------------------
     def _get_token(self, scopes: ScopeSet, params: dict[str, str]) -> str:
         assert self._bearer is not None
-        wanted = list(scopes)
-        for s in (params.get("scope") or "").split(" "):
-            if s and s not in wanted:
-                wanted.append(s)
+        wanted = merge_scopes([*scopes, *(params.get("scope") or "").split(" ")])
         realm, service = self._bearer["realm"], self._bearer.get("service") or params.get("service", "")
         creds = self.credentials
         query: dict = {}

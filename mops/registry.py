@@ -197,7 +197,11 @@ def _describe(exc: BaseException) -> str:
 
 
 class RegistryTarget:
-    """One repository of one registry, e.g. ``RegistryTarget("localhost:5000", "team/model")``."""
+    """One repository of one registry, e.g. ``RegistryTarget("localhost:5000", "team/model")``.
+
+    ``credentials``: a ``mops.credentials.Credentials``, None to look them up (environment, docker's
+    config.json, credential helpers) when the registry first asks, or False for anonymous access.
+    """
 
     def __init__(self, host: str, repository: str, *, insecure: bool = False, timeout: float = 60.0,
                  chunk_size: int = 64 * MiB, credentials=None):
@@ -219,6 +223,8 @@ class RegistryTarget:
 
     # -- plumbing ------------------------------------------------------------
     def _load_credentials(self):
+        if self._explicit_credentials is False:  # anonymous on purpose: look nothing up
+            return None
         if self._explicit_credentials is not None:
             return self._explicit_credentials
         from .credentials import lookup

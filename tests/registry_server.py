@@ -5,6 +5,7 @@ Fixtures (loaded for every test module through ``pytest_plugins`` in conftest.py
 - ``registry``: anonymous, one per test session; use a fresh repository name per test
   (``registry.repo("name")`` makes one unique to the test).
 - ``auth_registry``: htpasswd Basic auth (``.user`` / ``.password``), one per session.
+- ``token_registry``: Bearer tokens from a token service in the test process (``.token_server``).
 - ``registry_factory``: start a private one (``registry_factory(auth=True)``) for a test that needs
   a registry of its own.
 
@@ -24,7 +25,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ class Registry:
     proc: subprocess.Popen
     user: str | None = None
     password: str | None = None
-    _names: set = field(default_factory=set)
+    token_server: TokenServer | None = None
 
     @property
     def url(self) -> str:
@@ -82,6 +83,8 @@ class Registry:
         return [r for r in self.access_log()[since:] if path_contains in r[1]]
 
     def stop(self) -> None:
+        if self.token_server is not None:
+            self.token_server.stop()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -91,14 +94,128 @@ class Registry:
                 self.proc.wait()
 
 
-def start_registry(base: Path, auth: bool = False) -> Registry:
+class TokenServer:
+    """A docker-style token service (the Bearer realm): RS256 JWTs that distribution's ``auth.token`` trusts.
+
+    Grants what is asked to ``user``/``password``; anonymous callers get ``anonymous_actions``
+    (none by default).  ``requests`` records (scope list, user or None, status) for every call.
+    """
+
+    service = "mops-test-registry"
+    issuer = "mops-test-issuer"
+
+    def __init__(self, base: Path, user: str, password: str, anonymous_actions: tuple[str, ...] = ()):
+        import base64
+        import datetime
+        import http.server
+        import json
+        import threading
+        from urllib.parse import parse_qs, urlsplit
+
+        try:
+            from cryptography import x509
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import padding, rsa
+            from cryptography.x509.oid import NameOID
+        except ImportError:
+            if _IN_CI:
+                pytest.fail("the token-auth tests need the cryptography package (pip install -e '.[test]')")
+            pytest.skip("cryptography not installed")
+        self.user, self.password, self.anonymous_actions = user, password, anonymous_actions
+        self.requests: list[tuple[list[str], str | None, int]] = []
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mops test token issuer")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+        self.cert_path = base / "token-ca.pem"
+        self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        b32 = base64.b32encode(hashlib_sha256(der)[:30]).decode().rstrip("=")
+        kid = ":".join(b32[i:i + 4] for i in range(0, len(b32), 4))  # libtrust's key id
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+        def sign(claims: dict) -> str:
+            head = b64(json.dumps({"typ": "JWT", "alg": "RS256", "kid": kid}).encode())
+            body = b64(json.dumps(claims).encode())
+            sig = key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+            return f"{head}.{body}.{b64(sig)}"
+
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                q = parse_qs(urlsplit(self.path).query)
+                scopes = [s for v in q.get("scope", []) for s in v.split(" ") if s]
+                who = None
+                authz = self.headers.get("Authorization", "")
+                if authz.startswith("Basic "):
+                    u, _, p = base64.b64decode(authz[6:]).decode().partition(":")
+                    if (u, p) != (server.user, server.password):
+                        server.requests.append((scopes, u, 401))
+                        self.send_response(401)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    who = u
+                access = []
+                for s in scopes:
+                    kind, _, rest = s.partition(":")
+                    repo, _, actions = rest.rpartition(":")
+                    allowed = actions.split(",") if who else [a for a in actions.split(",") if a in server.anonymous_actions]
+                    if allowed:
+                        access.append({"type": kind, "name": repo, "actions": allowed})
+                t = int(time.time())
+                token = sign({"iss": server.issuer, "sub": who or "", "aud": server.service, "exp": t + 300,
+                              "nbf": t - 10, "iat": t - 10, "jti": os.urandom(8).hex(), "access": access})
+                body = json.dumps({"token": token, "expires_in": 300}).encode()
+                server.requests.append((scopes, who, 200))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def config(self) -> str:
+        return (f"auth:\n  token:\n    realm: {self.realm}\n    service: {self.service}\n"
+                f"    issuer: {self.issuer}\n    rootcertbundle: {self.cert_path}\n")
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def hashlib_sha256(data: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(data).digest()
+
+
+def start_registry(base: Path, auth: bool | str = False) -> Registry:
+    """``auth``: False (anonymous), True or "basic" (htpasswd), "token" (Bearer tokens from a TokenServer)."""
     binary = _need(BINARY)
     base.mkdir(parents=True, exist_ok=True)
     storage = base / "storage"
     storage.mkdir(exist_ok=True)
     user = password = None
     auth_block = ""
-    if auth:
+    token_server = None
+    if auth == "token":
+        user, password = "tokenuser", "t0ken-Pa55-" + os.urandom(4).hex()
+        token_server = TokenServer(base, user, password)
+        auth_block = token_server.config()
+    elif auth:
         htpasswd = _need("htpasswd")
         user, password = "alice", "s3cret-Pa55-" + os.urandom(4).hex()
         line = subprocess.run([htpasswd, "-Bbn", user, password], check=True, capture_output=True, text=True).stdout
@@ -123,7 +240,7 @@ def start_registry(base: Path, auth: bool = False) -> Registry:
                                 env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
         out.close()
         err.close()
-        reg = Registry(f"127.0.0.1:{port}", storage, log_path, proc, user, password)
+        reg = Registry(f"127.0.0.1:{port}", storage, log_path, proc, user, password, token_server=token_server)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and proc.poll() is None:
             try:
@@ -151,6 +268,14 @@ def registry(tmp_path_factory):
 @pytest.fixture(scope="session")
 def auth_registry(tmp_path_factory):
     reg = start_registry(tmp_path_factory.mktemp("registry-auth"), auth=True)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory):
+    """Bearer-token auth (distribution's ``auth.token``) with a real token service; ``.token_server.requests``."""
+    reg = start_registry(tmp_path_factory.mktemp("registry-token"), auth="token")
     yield reg
     reg.stop()
 

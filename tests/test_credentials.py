@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mops import credentials
-from mops.auth import parse_challenges, redact
+from mops.auth import merge_scopes, parse_challenges, redact
 from mops.errors import UsageError
 
 
@@ -110,6 +110,8 @@ def test_parse_challenges():
     assert [(c.scheme, c.params) for c in two] == [("basic", {"realm": "x, y"}),
                                                    ("bearer", {"realm": "https://t/token", "error": "invalid_token"})]
     assert parse_challenges("Basic")[0].scheme == "basic"
+    assert merge_scopes(["repository:a/b:pull,push", "repository:a/b:push,pull", "repository:c:pull", ""]) == [
+        "repository:a/b:pull,push", "repository:c:pull"]
 
 
 _user = st.text(st.characters(blacklist_characters=":", blacklist_categories=("Cs",)), min_size=1, max_size=30)

@@ -301,6 +301,46 @@ def test_login_wrong_password_exit_10_stores_nothing(auth_registry, tmp_path, mo
     assert not (tmp_path / "docker" / "config.json").exists()
 
 
+def test_bearer_token_flow(token_registry):
+    reg = token_registry
+    tokens = reg.token_server.requests
+    t = RegistryTarget(reg.host, reg.repo("bearer"), chunk_size=1 * MiB, credentials=Credentials(reg.user, reg.password))
+    before = len(tokens)
+    mark = reg.mark()
+    data = os.urandom(2 * MiB + 17)
+    d = push(t, data)  # POST, PATCH×3, PUT: one token for pull,push
+    cfg = b"{}"
+    push(t, cfg)
+    m = manifest_for(cfg, [data])
+    t.put_manifest(m, sha(m), "v1")
+    assert t.resolve("v1") == (sha(m), m)
+    assert read_all(t.fetch_blob(d)) == data
+    assert t.tags() == ["v1"]
+    fetched = tokens[before:]
+    assert [(s, who) for s, who, _st in fetched] == [([f"repository:{t.repository}:pull,push"], reg.user),
+                                                     ([f"repository:{t.repository}:pull"], reg.user)]
+    assert [s for _m, _p, s in reg.requests(mark)].count(401) == 1  # later scopes were fetched up front
+
+    other = RegistryTarget(reg.host, reg.repo("bearer-mount"), credentials=Credentials(reg.user, reg.password))
+    assert other.mount_blob(d, t.repository) is True
+    assert tokens[-1][0] == [f"repository:{other.repository}:pull,push", f"repository:{t.repository}:pull"]
+
+
+def test_bearer_wrong_password_and_anonymous(token_registry):
+    reg = token_registry
+    bad = "bearer-Wr0ng-pw"
+    t = RegistryTarget(reg.host, reg.repo("bearer-bad"), credentials=Credentials(reg.user, bad))
+    with pytest.raises(AuthError) as e:
+        t.tags()
+    assert e.value.exit_code == 10 and "refused the credentials" in str(e.value)
+    assert bad not in f"{e.value} {e.value.hint}"
+    anon = RegistryTarget(reg.host, reg.repo("bearer-anon"), credentials=False)
+    with pytest.raises(AuthError) as e:
+        anon.blob_size(sha(b"x"))
+    assert "denied" in str(e.value) and "anonymously" in str(e.value)
+    assert f"mops login {reg.host}" in e.value.hint
+
+
 # -- retries -------------------------------------------------------------------------------------
 
 def _closed_port() -> int:
