@@ -140,6 +140,17 @@ def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: 
     from plumbing.write_tree import write_tree
 
     t0 = time.monotonic()
+    if remote_text is not None:
+        # `push oci:./bundles:v1` / `push host/repo:v1` / `push origin:v1`: the tag may ride on the remote
+        from .reference import split_reference
+
+        left, ref_tag, ref_digest = split_reference(remote_text)
+        if ref_digest is not None:
+            raise UsageError(f"cannot push to a digest ({remote_text}): name a tag with --tag")
+        if ref_tag is not None:
+            if tag is not None and tag != ref_tag:
+                raise UsageError(f"two tags given: {ref_tag!r} in {remote_text!r} and --tag {tag!r}")
+            remote_text, tag = left, ref_tag
     tag = check_tag(tag or DEFAULT_TAG)
     name, remote = resolve_remote(repo, remote_text)
     index = repo.load_index()

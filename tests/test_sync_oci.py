@@ -280,3 +280,14 @@ def test_unsafe_paths_in_bundle_are_refused(laptop, run, monkeypatch, tmp_path, 
     assert r.code == 2 and "unsafe path" in r.err
     assert not (tmp_path / "escape.txt").exists()
     assert worker.exists()
+
+
+def test_push_tag_can_ride_on_the_remote(laptop, run, tmp_path):
+    write("a", "1")
+    run("add", "a")
+    out = tmp_path / "out"
+    r = run("push", f"oci:{out}:v7")
+    assert r.code == 0, r.err
+    assert (out / "oci-layout").exists() and not (tmp_path / "out:v7").exists()
+    assert run("ls-remote", f"oci:{out}").out.split("\t")[1].strip() == "v7"
+    assert run("push", f"oci:{out}:v7", "--tag", "v8").code == 2
