@@ -320,20 +320,8 @@ class PullResult:
     seconds: float = 0.0
 
 
-def _role_filter(tree: Tree, role: str | None):
-    if role is None:
-        roles = tree.extra.get("roles") or {}
-        if "default" not in roles:
-            return None
-        role = "default"
-    roles = tree.extra.get("roles") or {}
-    if role not in roles:
-        have = ", ".join(sorted(roles)) or "none (every file belongs to the bundle's one implicit role)"
-        raise UsageError(f"unknown role {role!r}; roles in this bundle: {have}")
-    from pathspec import GitIgnoreSpec
-
-    spec = GitIgnoreSpec.from_lines(roles[role])
-    return lambda p: spec.match_file(p)
+# roles live in mops.roles (shared by pull, materialize and verify)
+from .roles import role_filter as _role_filter  # noqa: E402
 
 
 def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, restore_deleted: bool,
@@ -480,7 +468,7 @@ def remote_status(repo) -> dict | None:
         _n, remote = resolve_remote(repo, name)
         target = open_target(remote, repo)
         if hasattr(target, "timeout"):
-            target.timeout = min(float(target.timeout), 5.0)
+            target.timeout = min(float(target.timeout), 2.0)  # status must stay quick
         try:
             current, _ = target.resolve(tag)
         except NotFound:
