@@ -170,10 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("mops: interrupted\n")
         return 130
     except BrokenPipeError:
+        # the reader went away (`mops ls-files | head`): not an error; silence the final flush
         try:
-            sys.stdout = None  # type: ignore[assignment]
-        finally:
-            return 0
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 0
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 1
     except Exception as e:  # a bug

@@ -53,7 +53,7 @@ class IgnoreRules:
         pats = [p for p in self.spec.patterns if p.include is not None]
         self._fast = None
         if pats and all(p.include for p in pats):
-            joined = "|".join("(?:%s)" % re.sub(r"\(\?P<\w+>", "(?:", p.regex.pattern) for p in pats)
+            joined = "|".join("(?:{})".format(re.sub(r"\(\?P<\w+>", "(?:", p.regex.pattern)) for p in pats)
             self._fast = re.compile(joined)
 
     def match(self, relpath: str, is_dir: bool = False) -> bool:
@@ -71,7 +71,7 @@ class IgnoreRules:
         if is_dir:
             relpath += "/"
         found = None
-        for line, pat in zip(self.lines, self.spec.patterns):
+        for line, pat in zip(self.lines, self.spec.patterns, strict=True):
             if pat.include is None:
                 continue
             if pat.match_file(relpath) is not None:

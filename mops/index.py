@@ -173,7 +173,7 @@ class Index:
         # Plain tuples, not Entry objects: building 100,000 NamedTuples would double the load
         # time.  Entry is a tuple with the same field order, so both kinds live in one dict;
         # ``get`` hands out Entry objects and hot loops index the tuples by position.
-        index = cls(dict(zip(paths, _RECORD.iter_unpack(body[_HEADER.size : rec_end]))), mtime_ns)
+        index = cls(dict(zip(paths, _RECORD.iter_unpack(body[_HEADER.size : rec_end]), strict=True)), mtime_ns)
         index.checksum = trailer
         return index
 

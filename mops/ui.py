@@ -74,8 +74,15 @@ class Progress:
     def _maybe_start(self) -> None:
         if self._bar is not None or not self.enabled or time.monotonic() - self.start < 1.0:
             return
-        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as RichProgress,
-                                   TextColumn, TimeRemainingColumn, TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import Progress as RichProgress
 
         cols = [TextColumn("{task.description}"), BarColumn()]
         cols += [DownloadColumn(), TransferSpeedColumn()] if self.unit == "bytes" else [MofNCompleteColumn()]

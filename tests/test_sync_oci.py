@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import write
 
 
@@ -257,9 +256,9 @@ def test_skopeo_reads_the_layout(laptop, run, tmp_path, store):
 
 def test_unsafe_paths_in_bundle_are_refused(laptop, run, monkeypatch, tmp_path, store):
     """A hostile config naming ../ is refused with exit 2 before anything is written."""
+    from mops import digest as dg
     from mops.bundle import EMPTY_BYTES, canonical_json
     from mops.ocilayout import OCILayoutTarget
-    from mops import digest as dg
 
     t = OCILayoutTarget(store)
     payload = b"evil"
