@@ -32,7 +32,7 @@ def mops_argv() -> list[str]:
 class Run:
     wall: float  # seconds
     cpu: float  # user + system seconds of the child
-    maxrss_kb: int  # peak resident set of the child
+    maxrss_kb: int  # peak resident set of the child (at least the spawner's own: see PROBE)
     rc: int
 
 
@@ -133,7 +133,8 @@ def fmt_bytes(n: float) -> str:
 
 # A wrapper that runs mops' main() in this interpreter and reports, to the file named by its first
 # argument, the process's /proc/self/io counters before and after the command and the modules it
-# imported.  ``rchar`` counts every byte returned by read(2) and friends, page cache or not, so the
+# imported, and its peak RSS (VmHWM of its own address space: rusage's maxrss would include the
+# benchmark's own RSS, inherited through vfork at exec).  ``rchar`` counts every byte returned by read(2) and friends, page cache or not, so the
 # difference across main() is everything the command itself read.
 PROBE = r"""
 import json, sys
@@ -145,9 +146,14 @@ before = io()
 from mops.cli import main
 rc = main(sys.argv[2:])
 after = io()
+hwm = 0
+with open("/proc/self/status") as f:
+    for l in f:
+        if l.startswith("VmHWM:"):
+            hwm = int(l.split()[1]) * 1024
 sys.stdout.flush()
 with open(out, "w") as f:
-    json.dump({"rc": rc, "before": before, "after": after, "modules": sorted(sys.modules)}, f)
+    json.dump({"rc": rc, "before": before, "after": after, "peak_rss": hwm, "modules": sorted(sys.modules)}, f)
 sys.exit(rc)
 """
 
@@ -160,6 +166,18 @@ def probe(args: list[str], cwd, scratch: Path) -> dict:
     out.unlink()
     data["during"] = {k: data["after"][k] - data["before"].get(k, 0) for k in data["after"]}
     return data
+
+
+def peak_rss_of(argv: list[str], cwd=None) -> int | None:
+    """Peak RSS in bytes of a command that is not mops, via GNU time when it is installed."""
+    if not Path("/usr/bin/time").exists():
+        return None
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], cwd=cwd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    try:
+        return int(r.stderr.strip().splitlines()[-1]) * 1024
+    except (ValueError, IndexError):
+        return None
 
 
 def machine() -> str:
