@@ -37,6 +37,7 @@ def canonical_json(obj: Any) -> bytes:
 
 # -- path safety -------------------------------------------------------------------------
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
+_CTRL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_bundle_path(path: Any) -> str:
@@ -51,7 +52,7 @@ def check_bundle_path(path: Any) -> str:
         raise UnsafePath(f"unsafe path in bundle: {path!r} (absolute)")
     if "\\" in path:
         raise UnsafePath(f"unsafe path in bundle: {path!r} (backslash)")
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+    if _CTRL_RE.search(path):
         raise UnsafePath(f"unsafe path in bundle: {path!r} (control character)")
     parts = path.split("/")
     for part in parts:
@@ -63,7 +64,7 @@ def check_bundle_path(path: Any) -> str:
 
 
 # -- the tree (bundle config) ------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class FileRecord:
     path: str
     digest: str
@@ -133,12 +134,18 @@ def parse_tree(data: bytes, where: str = "bundle config") -> Tree:
             raise UsageError(f"malformed {where}: external file {path!r} has no uri")
         files[path] = FileRecord(path, digest, size, mode, storage, uri)
     # a file may not also be a directory of another file (a/b and a/b/c)
+    dirs: set[str] = set()
     for p in files:
-        parent = p.rsplit("/", 1)[0] if "/" in p else None
-        while parent:
-            if parent in files:
-                raise UnsafePath(f"unsafe {where}: {parent!r} is both a file and a directory")
-            parent = parent.rsplit("/", 1)[0] if "/" in parent else None
+        cut = p.rfind("/")
+        while cut > 0:
+            d = p[:cut]
+            if d in dirs:
+                break
+            dirs.add(d)
+            cut = p.rfind("/", 0, cut)
+    clash = dirs & files.keys()
+    if clash:
+        raise UnsafePath(f"unsafe {where}: {min(clash)!r} is both a file and a directory")
     extra = {k: obj[k] for k in OPTIONAL_TREE_KEYS if k in obj}
     return Tree(files, extra)
 
