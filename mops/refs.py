@@ -27,7 +27,8 @@ def check_tag_name(name: str) -> str:
 
 def check_ref_path(name: str) -> str:
     parts = name.split("/")
-    if not name.startswith("refs/") or len(parts) < 3 or any(not _NAME_RE.match(p) for p in parts[1:]):
+    shape = {"tags": 3, "remotes": 4}.get(parts[1] if len(parts) > 1 else "")
+    if parts[0] != "refs" or len(parts) != shape or any(not _NAME_RE.match(p) for p in parts[1:]):
         raise UsageError(f"invalid ref name {name!r}: expected refs/tags/NAME or refs/remotes/REMOTE/TAG")
     return name
 

@@ -8,8 +8,8 @@ from .errors import NotFound
 
 def resolve_local(repo, name: str) -> str:
     """``sha256:<hex>``, 64 hex digits, ``HEAD``, ``v1``, ``refs/tags/v1``, ``origin/latest`` → digest."""
-    if dg.is_digest(name) or (len(name) == 64 and all(c in "0123456789abcdef" for c in name)):
-        return dg.parse_digest(name)
+    if name.startswith("sha256:") or (len(name) == 64 and all(c in "0123456789abcdef" for c in name)):
+        return dg.parse_digest(name)  # a malformed digest is a usage error (2), not an unknown ref
     if name == "HEAD":
         d = repo.refs.base_digest()
         if d is None:
