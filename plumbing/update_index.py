@@ -30,6 +30,7 @@ def stage_paths(repo, index: Index, rels: list[str], progress=None, result: Inde
     from mops.worktree import stage_file
 
     res = result or IndexUpdate()
+    _check_utf8(rels)
     big = repo.config.get("core.big_file_threshold")
     ents = index.entries
     with repo.objects.batch():  # one filesystem sync for the lot, not one fsync per file
@@ -59,6 +60,21 @@ def stage_paths(repo, index: Index, rels: list[str], progress=None, result: Inde
                 res.updated.append(rel)
             ents[rel] = e
     return res
+
+
+def _check_utf8(rels: list[str]) -> None:
+    """Bundle paths are UTF-8 (they go into JSON): refuse a file name that is not, before any work.
+    One encode of all names at once; only on failure is the culprit looked for."""
+    try:
+        "\0".join(rels).encode("utf-8")
+    except UnicodeEncodeError:
+        for rel in rels:
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                raise UsageError(f"{shown}: file name is not valid UTF-8; a bundle holds UTF-8 paths only",
+                                 hint="rename the file, or add it to .modelopsignore") from None
 
 
 def update_index(repo, paths: list[str], add: bool = False, remove: bool = False, refresh: bool = False) -> IndexUpdate:

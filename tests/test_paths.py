@@ -208,3 +208,17 @@ def test_add_refuses_symlinks_and_mops_own_directory(project, run, tmp_path):
     r = run("add", ".modelops-bundle/config.yaml")
     assert r.code == 2 and ".modelops-bundle" in r.err
     assert run("ls-files").out == ""
+
+
+def test_add_refuses_a_file_name_that_is_not_utf8(project, run):
+    write("ok.txt", "1")
+    with open(b"bad\xff.txt", "wb") as f:
+        f.write(b"x")
+    for args in (["add", "."], ["add", "-A"]):
+        r = run(*args)
+        assert r.code == 2, r.err
+        assert "bad\\xff.txt" in r.err and "UTF-8" in r.err and "Traceback" not in r.err
+    assert run("ls-files").out == ""  # nothing staged, not even ok.txt
+    write(".modelopsignore", "bad*\n")
+    assert run("add", ".").code == 0  # the hint works
+    assert run("ls-files").out == ".modelopsignore\nok.txt\n"
