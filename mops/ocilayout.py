@@ -176,6 +176,8 @@ class OCILayoutTarget:
             self._write_index(idx)
 
     def tags(self) -> list[str]:
+        if not (self.path / "oci-layout").exists():
+            raise NotFound(f"{self.name} is not an OCI image layout (no oci-layout file)")
         return sorted({(m.get("annotations") or {}).get(REF_NAME) for m in self._read_index()["manifests"]} - {None})
 
     def manifests(self) -> list[str]:

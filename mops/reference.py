@@ -85,8 +85,9 @@ def parse_remote(text: str, base_dir: str | None = None) -> Remote:
         return Remote("oci", os.path.abspath(os.path.join(base_dir or os.getcwd(), os.path.expanduser(path))))
     if "://" in text:
         scheme, _, rest = text.partition("://")
-        if scheme not in ("http", "https", "oci"):
-            raise UsageError(f"malformed remote {text!r}: use host[:port]/repository or oci:PATH")
+        if scheme not in ("https",):
+            raise UsageError(f"malformed remote {text!r}: use host[:port]/repository (HTTPS; plain HTTP with --insecure "
+                             "or remote.insecure) or oci:PATH")
         text = rest
     first, _, repo = text.partition("/")
     if not repo or not _looks_like_host(first):
@@ -125,21 +126,21 @@ def parse_reference(text: str, remotes: dict[str, str] | None = None, default_re
     """Any user-given reference → Reference.  ``remotes`` maps configured names to remote URLs."""
     remotes = remotes or {}
     if dg.is_digest(text):
-        return Reference(_named_remote(default_remote, remotes), None, text)
+        return Reference(_named_remote(default_remote, remotes, base_dir), None, text)
     left, tag, digest = split_reference(text)
     if left in remotes:
         return Reference(parse_remote(remotes[left], base_dir), tag, digest)
     if left.startswith("oci:") or ("/" in left and _looks_like_host(left.split("/", 1)[0])) or "://" in left:
         return Reference(parse_remote(left, base_dir), tag, digest)
     if tag is None and digest is None and _TAG_RE.match(text):
-        return Reference(_named_remote(default_remote, remotes), text, None)
+        return Reference(_named_remote(default_remote, remotes, base_dir), text, None)
     raise UsageError(f"malformed reference {text!r}", hint="use REMOTE:TAG, REMOTE@sha256:<hex>, a remote name, or a bare tag")
 
 
-def _named_remote(name: str, remotes: dict[str, str]) -> Remote:
+def _named_remote(name: str, remotes: dict[str, str], base_dir: str | None = None) -> Remote:
     if name not in remotes:
         raise UsageError(f"no remote named {name!r}", hint=f"run mops remote add {name} oci:./bundles (or host/repository)")
-    return parse_remote(remotes[name])
+    return parse_remote(remotes[name], base_dir)
 
 
 def is_name(text: str) -> bool:

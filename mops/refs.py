@@ -89,19 +89,45 @@ class Refs:
         raise NotFound(f"unknown ref {name!r}", hint="list refs with mops show-ref")
 
     # -- HEAD: the sync base -------------------------------------------------------------
-    def head(self) -> str | None:
+    # HEAD records what the worktree was last synced with, in "key: value" lines:
+    #   ref: refs/remotes/origin/latest   the remote-tracking ref of that sync (absent for a digest)
+    #   base: sha256:...                  the bundle (manifest, or tree after a partial pull)
+    #   remote: oci:/abs/path             where it came from (for remotes given by location)
+    # It is kept apart from refs/remotes/, which `fetch` moves without touching the worktree.
+    def head_info(self) -> dict[str, str]:
         try:
-            text = (self.dot / "HEAD").read_text().strip()
+            text = (self.dot / "HEAD").read_text()
         except FileNotFoundError:
-            return None
-        return text[5:].strip() if text.startswith("ref:") else None
+            return {}
+        info = {}
+        for line in text.splitlines():
+            k, sep, v = line.partition(":")
+            if sep and k.strip() in ("ref", "base", "remote"):
+                info[k.strip()] = v.strip()
+        if "base" not in info and "ref" in info:  # the one-line form: the ref is the base
+            try:
+                d = self.read(info["ref"])
+            except UsageError:
+                d = None
+            if d:
+                info["base"] = d
+        return info
 
-    def set_head(self, ref: str) -> None:
-        atomic_write_bytes(self.dot / "HEAD", f"ref: {check_ref_path(ref)}\n".encode())
+    def head(self) -> str | None:
+        return self.head_info().get("ref")
+
+    def set_head(self, ref: str | None, base: str, remote: str | None = None) -> None:
+        lines = []
+        if ref is not None:
+            lines.append(f"ref: {check_ref_path(ref)}")
+        lines.append(f"base: {dg.parse_digest(base)}")
+        if remote is not None:
+            lines.append(f"remote: {remote}")
+        atomic_write_bytes(self.dot / "HEAD", ("\n".join(lines) + "\n").encode())
 
     def base_digest(self) -> str | None:
-        h = self.head()
-        return self.read(h) if h else None
+        b = self.head_info().get("base")
+        return dg.parse_digest(b) if b else None
 
     # -- reflog --------------------------------------------------------------------------
     def log(self, action: str, ref: str, old: str | None, new: str, message: str = "") -> None:

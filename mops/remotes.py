@@ -38,6 +38,35 @@ def resolve_reference(repo, text: str) -> tuple[str, Reference]:
     return ref.remote.ref_name(), ref
 
 
+def ignore_layout_inside(root, url: str) -> str | None:
+    """An ``oci:`` layout inside the project must never be staged: add it to .modelopsignore.
+
+    Returns the pattern added (None when the layout is elsewhere or already ignored)."""
+    import os
+
+    from .ignore import IGNORE_FILE
+
+    try:
+        remote = parse_remote(url, str(root))
+    except UsageError:
+        return None
+    if remote.kind != "oci":
+        return None
+    rel = os.path.relpath(remote.location, root)
+    if rel == "." or rel.startswith(".."):
+        return None
+    pattern = "/" + rel.replace(os.sep, "/").rstrip("/") + "/"
+    f = os.path.join(root, IGNORE_FILE)
+    text = open(f, encoding="utf-8").read() if os.path.exists(f) else ""
+    if pattern in text.splitlines():
+        return None
+    with open(f, "a", encoding="utf-8") as out:
+        if text and not text.endswith("\n"):
+            out.write("\n")
+        out.write(f"# the oci: layout remote lives here; never stage it\n{pattern}\n")
+    return pattern
+
+
 def open_target(remote: Remote, repo=None, insecure: bool | None = None):
     if remote.kind == "oci":
         from .ocilayout import OCILayoutTarget

@@ -136,7 +136,7 @@ def _upload_external(repo, tree: Tree, index) -> int:
 
 
 def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: bool = False, force: bool = False,
-         annotations: dict[str, str] | None = None) -> PushResult:
+         annotations: dict[str, str] | None = None, insecure: bool = False) -> PushResult:
     from plumbing.write_tree import write_tree
 
     t0 = time.monotonic()
@@ -158,7 +158,7 @@ def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: 
     digest = write_manifest(repo, tree_digest, annotations)
     _mbytes, m, tree = load_bundle(repo, digest)
     res = PushResult(digest, str(remote), tag, files=len(tree.files), dry_run=dry_run)
-    target = open_target(remote, repo)
+    target = open_target(remote, repo, insecure or None)
     tracking = f"refs/remotes/{name}/{tag}"
     known = repo.refs.read(tracking)
     try:
@@ -168,17 +168,23 @@ def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: 
     if remote_digest == digest:
         res.up_to_date = True
         if not dry_run:
-            _record(repo, name, tag, digest, "push", f"{remote}:{tag} (up to date)")
+            _record(repo, name, tag, digest, "push", f"{remote}:{tag} (up to date)", remote, old=known)
         res.seconds = time.monotonic() - t0
         return res
-    if remote_digest is not None and remote_digest != known and not force:
+    # What the remote tag may hold for this push to lose nothing: the bundle the worktree was last
+    # synced with when that sync was with this very tag, else what was last seen there.  (A fetch
+    # moves refs/remotes but not the worktree's base, so "fetched but not pulled" is refused too.)
+    head = repo.refs.head_info()
+    expected = head.get("base") if head.get("ref") == tracking else known
+    if remote_digest is not None and remote_digest != expected and not force:
         raise ConflictError(
-            f"{remote}:{tag} points to {remote_digest}, but the last sync recorded {known or 'nothing'}: someone else pushed",
-            hint="run mops pull to merge their bundle first, or mops push --force to replace it",
+            f"{remote}:{tag} points to {remote_digest}, but this worktree was last synced with "
+            f"{expected or 'nothing'} there: pushing would replace changes you have not pulled",
+            hint=f"run mops pull {remote}:{tag} to merge them first, or mops push --force to replace them",
         )
     # blobs of the bundle the tag held at the last sync are known to be there: no request needed
     known_blobs: set[str] = set()
-    if remote_digest is not None and remote_digest == known and repo.objects.has(known):
+    if remote_digest is not None and remote_digest == known and known and repo.objects.has(known):
         try:
             km = parse_manifest(repo.objects.read(known))
             known_blobs = {d.digest for d in km.blobs()}
@@ -207,18 +213,20 @@ def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: 
         stats = send_bundle(repo, target, digest, tag, index, known_blobs)
     res.uploaded = stats.copied
     res.bytes_uploaded = stats.bytes_copied
-    _record(repo, name, tag, digest, "push", f"{remote}:{tag}", old=known)
+    _record(repo, name, tag, digest, "push", f"{remote}:{tag}", remote, old=known)
     res.seconds = time.monotonic() - t0
     return res
 
 
-def _record(repo, name: str, tag: str, digest: str, action: str, message: str, old: str | None = None,
-            set_head: bool = True) -> None:
-    tracking = f"refs/remotes/{name}/{tag}"
-    repo.refs.write(tracking, digest)
-    if set_head:
-        repo.refs.set_head(tracking)
-    repo.refs.log(action, tracking, old, digest, message)
+def _record(repo, name: str, tag: str | None, digest: str, action: str, message: str, remote,
+            old: str | None = None, base: str | None = None) -> None:
+    """Remember a sync: refs/remotes/NAME/TAG = what the remote holds, HEAD = the worktree's base
+    (``base``, which a partial pull makes differ from ``digest``)."""
+    tracking = f"refs/remotes/{name}/{tag}" if tag else None
+    if tracking:
+        repo.refs.write(tracking, digest)
+    repo.refs.set_head(tracking, base or digest, remote.url)
+    repo.refs.log(action, tracking or "HEAD", old, digest, message)
 
 
 def _remote_tree_from_manifest(repo, target, mbytes: bytes) -> Tree:
@@ -256,25 +264,30 @@ def resolve_bundle(repo, target, selector: str) -> tuple[str, bytes]:
     return digest, mbytes
 
 
-def fetch_into_store(repo, target, digest: str, paths: set[str] | None = None, progress=None) -> CopyStats:
-    """Download the registry blobs of the bundle (or only of ``paths``) into the object store."""
+def fetch_into_store(repo, target, digest: str, files=None, progress=None) -> CopyStats:
+    """Download the registry blobs of the bundle (or only those of ``files``, FileRecords) into the
+    object store.  Blobs are chosen by digest, never by their title annotation."""
     _mbytes, m, tree = load_bundle(repo, digest)
-    layers = [d for d in m.layers if d.digest != EMPTY_DIGEST and (paths is None or d.title in paths)]
+    wanted = None if files is None else {f.digest for f in files}
+    layers = [d for d in m.layers if d.digest != EMPTY_DIGEST and (wanted is None or d.digest in wanted)]
     with repo.objects.batch():
         return copy_blobs(target_opener(target), LocalTarget(repo.objects), layers, concurrency=concurrency(repo),
                           progress=progress)
 
 
 def _split_remote_and_selector(repo, remote_text: str | None, selector: str | None) -> tuple[str | None, str | None]:
-    """``pull X``: X is a remote if one has that name (or X looks like one), else a tag/digest on origin."""
+    """``pull X``: X is a remote if one has that name or X names a remote or reference (``oci:…``,
+    ``host/repo…``, ``NAME:TAG``, ``…@sha256:…``), else a tag or digest on origin."""
     if remote_text is not None and selector is None:
         names = repo.config.section("remotes.")
-        if remote_text not in names and not remote_text.startswith("oci:") and "/" not in remote_text:
+        looks_remote = (remote_text in names or remote_text.startswith("oci:") or "/" in remote_text
+                        or "@" in remote_text or (":" in remote_text and not dg.is_digest(remote_text)))
+        if not looks_remote:
             return None, remote_text
     return remote_text, selector
 
 
-def _target_for(repo, remote_text: str | None, selector: str | None):
+def _target_for(repo, remote_text: str | None, selector: str | None, insecure: bool = False):
     """(name, remote, target, selector, tag) for fetch/pull, understanding REMOTE:TAG forms too."""
     if remote_text is not None and selector is None and (":" in remote_text.removeprefix("oci:") or "@" in remote_text):
         name, ref = resolve_reference(repo, remote_text)
@@ -284,19 +297,19 @@ def _target_for(repo, remote_text: str | None, selector: str | None):
         name, remote = resolve_remote(repo, remote_text)
     selector = selector or DEFAULT_TAG
     tag = None if dg.is_digest(selector) else check_tag(selector)
-    return name, remote, open_target(remote, repo), selector, tag
+    return name, remote, open_target(remote, repo, insecure or None), selector, tag
 
 
-def fetch(repo, remote_text: str | None = None, selector: str | None = None, paths: set[str] | None = None) -> FetchResult:
+def fetch(repo, remote_text: str | None = None, selector: str | None = None, insecure: bool = False) -> FetchResult:
     t0 = time.monotonic()
     remote_text, selector = _split_remote_and_selector(repo, remote_text, selector)
-    name, remote, target, selector, tag = _target_for(repo, remote_text, selector)
+    name, remote, target, selector, tag = _target_for(repo, remote_text, selector, insecure)
     digest, _ = resolve_bundle(repo, target, selector)
     _mb, m, tree = load_bundle(repo, digest)
     total = sum(d.size for d in m.layers)
     pf = _progress_factory()
     with pf(f"Fetching {selector}", total) as bar:
-        stats = fetch_into_store(repo, target, digest, paths, bar)
+        stats = fetch_into_store(repo, target, digest, None, bar)
     if tag is not None:
         old = repo.refs.read(f"refs/remotes/{name}/{tag}")
         repo.refs.write(f"refs/remotes/{name}/{tag}", digest)
@@ -326,24 +339,35 @@ from .roles import role_filter as _role_filter  # noqa: E402
 
 def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, restore_deleted: bool,
               wanted=None) -> PullResult:
+    """Decide, path by path, what a pull does.  A file's state is (digest, mode): a change of the
+    execute bit is a change like any other.
+
+    Rules (b = base, t = theirs, l = local worktree/index):
+      t == b            keep local work (or restore a local deletion with --restore-deleted)
+      l == t            nothing to write ("same": only the index learns it)
+      l == b, t exists  write t (a remote addition or change to a file untouched locally)
+      l == b, t gone    remote deletion of a synced file: conflict unless --overwrite
+      otherwise         conflict (both changed, or an untracked file in the way) unless --overwrite
+    """
     from .worktree import worktree_changes
 
     ch = worktree_changes(repo, index, untracked=True)
     modified, deleted, untracked = set(ch.modified), set(ch.deleted), set(ch.untracked)
-    B = {p: f.digest for p, f in base.files.items()} if base else {}
-    T = {p: f.digest for p, f in theirs.files.items()}
+    B = {p: (f.digest, f.mode) for p, f in base.files.items()} if base else {}
+    T = {p: (f.digest, f.mode) for p, f in theirs.files.items()}
     res = PullResult("", "", None)
 
-    def local(p: str) -> str | None:
+    def local(p: str) -> tuple[str, str] | None:
         e = index.entries.get(p)
         full = repo.abspath(p)
         if e is not None and p not in modified and p not in deleted:
-            return "sha256:" + e[6].hex()
-        if p in deleted or not os.path.isfile(full):
+            return "sha256:" + e[6].hex(), ("0755" if e[0] & 0o111 else "0644")
+        if p in deleted or not os.path.isfile(full) or os.path.islink(full):
             return None
+        mode = "0755" if os.stat(full).st_mode & 0o111 else "0644"
         if p in ch.new_digests:
-            return ch.new_digests[p]
-        return dg.of_file(full)[0]
+            return ch.new_digests[p], mode
+        return dg.of_file(full)[0], mode
 
     for p in sorted(B.keys() | T.keys()):
         if wanted is not None and not wanted(p):
@@ -352,48 +376,56 @@ def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, res
         if t == b:
             if restore_deleted and t is not None and p in deleted:
                 res.actions[p] = "restore"
-            elif p in index.entries and (p in modified or p in deleted or "sha256:" + index.entries[p][6].hex() != t):
+            elif p in index.entries and (p in modified or p in deleted or T.get(p) is None
+                                         or "sha256:" + index.entries[p][6].hex() != t[0]):
                 res.kept_local.append(p)
             continue
-        tracked_or_present = p in index.entries or os.path.lexists(repo.abspath(p))
-        loc = local(p) if tracked_or_present else None
+        present = p in index.entries or os.path.lexists(repo.abspath(p))
+        loc = local(p) if present else None
         if loc == t:
-            res.actions[p] = "same"
+            res.actions[p] = "same" if t is not None else "forget"
         elif loc == b and not (b is None and p in untracked):
             if t is None:
                 if overwrite:
                     res.actions[p] = "delete"
                 else:
                     res.conflicts[p] = "deleted in the remote bundle"
+            elif loc is not None and loc[0] == t[0]:
+                res.actions[p] = "chmod"
             else:
                 res.actions[p] = "write"
         else:
             why = "untracked file in the way" if b is None else ("changed locally and in the remote bundle" if t else
                                                                   "changed locally, deleted in the remote bundle")
             if overwrite:
-                res.actions[p] = "write" if t is not None else "delete"
+                res.actions[p] = "delete" if t is None else ("chmod" if loc is not None and loc[0] == t[0] else "write")
             else:
                 res.conflicts[p] = why
     return res
 
 
+def _partial_base(base: Tree | None, theirs: Tree, wanted) -> Tree:
+    """The base after a pull limited to some paths: theirs for those paths, the old base elsewhere,
+    so a later full pull still applies the remote changes that were left out."""
+    files = {p: f for p, f in (base.files.items() if base else ()) if not wanted(p)}
+    files.update({p: f for p, f in theirs.files.items() if wanted(p)})
+    return Tree(files, dict(theirs.extra))
+
+
 def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_run: bool = False, overwrite: bool = False,
-         restore_deleted: bool = False, lazy: bool = False, role: str | None = None, paths: list[str] | None = None) -> PullResult:
+         restore_deleted: bool = False, lazy: bool = False, role: str | None = None, paths: list[str] | None = None,
+         insecure: bool = False) -> PullResult:
     from .checkout import BatchWriter, safe_target
     from .index import STORAGE_EXTERNAL, STORAGE_REGISTRY, entry_from_stat
 
     t0 = time.monotonic()
     remote_text, selector = _split_remote_and_selector(repo, remote_text, selector)
-    name, remote, target, selector, tag = _target_for(repo, remote_text, selector)
+    name, remote, target, selector, tag = _target_for(repo, remote_text, selector, insecure)
     with repo.lock_index() as lock:
         index = repo.load_index()
         digest, _ = resolve_bundle(repo, target, selector)  # the tag is resolved once
         _mb, m, theirs = load_bundle(repo, digest)
-        tracking = f"refs/remotes/{name}/{tag}" if tag else None
-        head = repo.refs.head()
-        base_digest = repo.refs.read(tracking) if tracking else None
-        if base_digest is None and head is not None:
-            base_digest = repo.refs.read(head)
+        base_digest = repo.refs.base_digest()  # what the worktree was last synced with
         base = repo.read_tree(base_digest) if base_digest and repo.objects.has(base_digest) else None
         role_ok = _role_filter(theirs, role)
         rels = {repo.relpath(p) for p in paths} if paths else None
@@ -403,29 +435,27 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
                 return False
             return role_ok is None or role_ok(p)
 
-        res = plan_pull(repo, index, base, theirs, overwrite, restore_deleted,
-                        wanted if (rels is not None or role_ok is not None) else None)
+        partial = rels is not None or role_ok is not None
+        res = plan_pull(repo, index, base, theirs, overwrite, restore_deleted, wanted if partial else None)
         res.digest, res.remote, res.tag, res.dry_run = digest, str(remote), tag, dry_run
         if res.conflicts:
             lines = "\n".join(f"  {p}: {why}" for p, why in sorted(res.conflicts.items()))
             raise ConflictError(f"pull would lose local work; nothing was changed:\n{lines}",
-                                hint="commit your intent with mops add, or rerun with --overwrite to take the remote version")
+                                hint="stage what you mean to keep with mops add, or rerun with --overwrite to take the remote version")
+        writes = [p for p, a in res.actions.items() if a in ("write", "restore")]
+        res.bytes_written = sum(theirs.files[p].size for p in writes)
         if dry_run:
             res.seconds = time.monotonic() - t0
             return res
-        writes = [p for p, a in res.actions.items() if a in ("write", "restore")]
-        reg = {p for p in writes if theirs.files[p].storage == "registry"}
+        reg = [theirs.files[p] for p in sorted(writes) if theirs.files[p].storage == "registry"]
         ext = [p for p in writes if theirs.files[p].storage == "external"]
-        total = sum(theirs.files[p].size for p in writes)
         pf = _progress_factory()
-        with pf(f"Pulling {selector}", total) as bar:
+        with pf(f"Pulling {selector}", res.bytes_written) as bar:
             fetch_into_store(repo, target, digest, reg, bar)
             with BatchWriter() as batch:
-                for p in sorted(reg):
-                    f = theirs.files[p]
+                for f in reg:
                     with repo.objects.open(f.digest) as src:
-                        batch.add(safe_target(repo.root, p), src, f.digest, f.size, f.mode)
-                    res.bytes_written += f.size
+                        batch.add(safe_target(repo.root, f.path), src, f.digest, f.size, f.mode)
                 for dest, st in batch.commit().items():
                     p = dest.relative_to(repo.root).as_posix()
                     index.entries[p] = entry_from_stat(st, theirs.files[p].digest, STORAGE_REGISTRY)
@@ -435,37 +465,47 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
                 for p, st in materialize_external(repo, theirs, ext, lazy=lazy).items():
                     if st is not None:
                         index.entries[p] = entry_from_stat(st, theirs.files[p].digest, STORAGE_EXTERNAL)
-                    res.bytes_written += theirs.files[p].size
         for p, a in res.actions.items():
-            if a == "same":
+            if a in ("same", "chmod"):
                 f = theirs.files[p]
-                st = os.stat(repo.abspath(p))
-                index.entries[p] = entry_from_stat(st, f.digest, STORAGE_EXTERNAL if f.storage == "external" else STORAGE_REGISTRY)
-            elif a == "delete":
-                try:
-                    os.unlink(repo.abspath(p))
-                except FileNotFoundError:
-                    pass
+                full = repo.abspath(p)
+                if a == "chmod":
+                    os.chmod(full, 0o755 if f.mode == "0755" else 0o644)
+                index.entries[p] = entry_from_stat(os.stat(full), f.digest,
+                                                   STORAGE_EXTERNAL if f.storage == "external" else STORAGE_REGISTRY)
+            elif a in ("delete", "forget"):
+                if a == "delete":
+                    try:
+                        os.unlink(repo.abspath(p))
+                    except FileNotFoundError:
+                        pass
                 index.entries.pop(p, None)
         lock.commit(index)
-        if tag is not None:
-            _record(repo, name, tag, digest, "pull", f"{remote}:{tag}", old=base_digest)
-        else:
-            repo.refs.log("pull", "HEAD", base_digest, digest, f"{remote}@{digest}")
+        new_base = digest
+        if partial:
+            new_base = repo.objects.put_bytes(_partial_base(base, theirs, wanted).to_bytes())
+        _record(repo, name, tag, digest, "pull", f"{remote}:{tag}" if tag else f"{remote}@{digest}", remote,
+                old=base_digest, base=new_base)
     res.seconds = time.monotonic() - t0
     return res
 
 
 # -- hooks for status and diff -----------------------------------------------------------------
 def remote_status(repo) -> dict | None:
-    """Where the remote tag stands compared with the sync base; never fails (status exits 0)."""
-    head = repo.refs.head()
-    if not head or not head.startswith("refs/remotes/"):
+    """Where the remote tag stands compared with the worktree's base; never fails (status exits 0)."""
+    head = repo.refs.head_info()
+    ref = head.get("ref")
+    if not ref or not ref.startswith("refs/remotes/"):
         return None
-    _, _, name, tag = head.split("/", 3)
-    recorded = repo.refs.read(head)
+    _, _, name, tag = ref.split("/", 3)
+    base = head.get("base")
     try:
-        _n, remote = resolve_remote(repo, name)
+        if head.get("remote"):
+            from .reference import parse_remote
+
+            remote = parse_remote(head["remote"], str(repo.root))
+        else:
+            _n, remote = resolve_remote(repo, name)
         target = open_target(remote, repo)
         if hasattr(target, "timeout"):
             target.timeout = min(float(target.timeout), 2.0)  # status must stay quick
@@ -478,13 +518,13 @@ def remote_status(repo) -> dict | None:
 
         why = e.message if isinstance(e, MopsError) else type(e).__name__
         return {"remote": name, "tag": tag, "state": "unavailable", "message": f"remote {name} unavailable ({why})"}
-    if current == recorded:
+    if current == base:
         state, msg = "up-to-date", f"Remote {name}/{tag} is up to date"
     elif current is None:
         state, msg = "gone", f"Remote tag {name}/{tag} no longer exists"
     else:
-        state, msg = "moved", f"Remote {name}/{tag} moved to {current[:19]}… (run mops pull)"
-    return {"remote": name, "tag": tag, "state": state, "recorded": recorded, "current": current, "message": msg}
+        state, msg = "moved", f"Remote {name}/{tag} is at {current[:19]}…, not the synced bundle (run mops pull)"
+    return {"remote": name, "tag": tag, "state": state, "recorded": base, "current": current, "message": msg}
 
 
 def remote_tree(repo, text: str) -> Tree:

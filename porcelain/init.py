@@ -61,6 +61,10 @@ def init(directory: str | os.PathLike = ".", registry: str | None = None, templa
 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if registry is not None:
+        from mops.remotes import ignore_layout_inside
+
+        ignore_layout_inside(root, registry)
     gi = root / ".gitignore"
     updated = False
     lines = gi.read_text(encoding="utf-8").splitlines() if gi.exists() else []

@@ -8,7 +8,7 @@ import click
 
 
 @click.command("log")
-@click.option("-n", "--max-count", "limit", type=int, metavar="N", help="Show only the last N entries.")
+@click.option("-n", "--max-count", "limit", type=click.IntRange(min=0), metavar="N", help="Show only the last N entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def cli(limit, as_json):
     """Show pushes, pulls and fetches, newest first.

@@ -11,11 +11,12 @@ import click
 @click.option("--restore-deleted", is_flag=True, help="Bring back files deleted locally that the bundle still has.")
 @click.option("--lazy", is_flag=True, help="Write pointer files instead of external files' content.")
 @click.option("--role", metavar="R", help="Only the files of role R.")
+@click.option("--insecure", is_flag=True, help="Allow plain HTTP to a registry that is not on localhost.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.argument("remote", required=False)
 @click.argument("ref", required=False)
 @click.argument("paths", nargs=-1)
-def cli(dry_run, overwrite, restore_deleted, lazy, role, as_json, remote, ref, paths):
+def cli(dry_run, overwrite, restore_deleted, lazy, role, insecure, as_json, remote, ref, paths):
     """Sync bundle REF (default latest) from REMOTE (default origin) into the worktree.
 
     A single argument is a remote if one has that name, else a tag or digest
@@ -34,7 +35,7 @@ def cli(dry_run, overwrite, restore_deleted, lazy, role, as_json, remote, ref, p
     from mops.ui import emit_json, human_size, open_repo, out, summary
 
     res = pull(open_repo(), remote, ref, dry_run=dry_run, overwrite=overwrite, restore_deleted=restore_deleted,
-               lazy=lazy, role=role, paths=list(paths) or None)
+               lazy=lazy, role=role, paths=list(paths) or None, insecure=insecure)
     if as_json:
         emit_json("pull", {"digest": res.digest, "remote": res.remote, "tag": res.tag, "dry_run": res.dry_run,
                            "actions": res.actions, "kept_local": res.kept_local, "bytes_written": res.bytes_written,
@@ -44,5 +45,5 @@ def cli(dry_run, overwrite, restore_deleted, lazy, role, as_json, remote, ref, p
     for p, a in sorted(changed.items()):
         out(f"{a} {p}" if res.dry_run else f"{a:<8}{p}")
     verb = "would change" if res.dry_run else "changed"
-    summary(f"pulled {res.remote}:{res.tag or res.digest[:19]} {res.digest[:19]}: {verb} {len(changed)} file(s) "
+    summary(f"pulled {res.remote + ':' + res.tag if res.tag else res.remote + '@' + res.digest[:19]} {res.digest[:19]}: {verb} {len(changed)} file(s) "
             f"({human_size(res.bytes_written)}), kept {len(res.kept_local)} local change(s) in {res.seconds:.2f}s")

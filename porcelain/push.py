@@ -10,9 +10,10 @@ import click
 @click.option("--dry-run", "-n", "dry_run", is_flag=True, help="Show what would be uploaded and what disappears; change nothing.")
 @click.option("--force", "-f", is_flag=True, help="Move the tag even if someone else pushed to it since the last sync.")
 @click.option("--annotation", "annotations", multiple=True, metavar="KEY=VALUE", help="Add a manifest annotation (none by default).")
+@click.option("--insecure", is_flag=True, help="Allow plain HTTP to a registry that is not on localhost.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.argument("remote", required=False)
-def cli(tag, dry_run, force, annotations, as_json, remote):
+def cli(tag, dry_run, force, annotations, insecure, as_json, remote):
     """Publish the staged files to REMOTE (a remote name or a remote; default origin).
 
     Uploads only blobs the remote lacks, then the manifest, then moves the tag.
@@ -28,7 +29,8 @@ def cli(tag, dry_run, force, annotations, as_json, remote):
     from mops.ui import emit_json, human_size, open_repo, out, summary
     from plumbing.write_manifest import parse_annotations
 
-    res = push(open_repo(), remote, tag, dry_run=dry_run, force=force, annotations=parse_annotations(annotations))
+    res = push(open_repo(), remote, tag, dry_run=dry_run, force=force, annotations=parse_annotations(annotations),
+               insecure=insecure)
     if as_json:
         emit_json("push", {"digest": res.digest, "remote": res.remote, "tag": res.tag, "up_to_date": res.up_to_date,
                            "dry_run": res.dry_run, "files": res.files,

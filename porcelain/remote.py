@@ -17,6 +17,9 @@ def remote_add(repo, name: str, ref: str) -> None:
         raise ConflictError(f"remote {name!r} already exists", hint=f"mops remote remove {name} first")
     repo.config.set(f"remotes.{name}", ref)
     repo.config.save()
+    from mops.remotes import ignore_layout_inside
+
+    ignore_layout_inside(repo.root, ref)
 
 
 def remote_remove(repo, name: str) -> None:

@@ -155,7 +155,7 @@ class StatusMachine(RuleBasedStateMachine):
         tree = run("write-tree")
         assert tree.code == 0, tree.err
         assert run("update-ref", "refs/remotes/origin/latest", tree.out.strip()).code == 0
-        Repository.find().refs.set_head("refs/remotes/origin/latest")
+        Repository.find().refs.set_head("refs/remotes/origin/latest", tree.out.strip())
         self.base = dict(self.index)
 
     # -- what mops reports ---------------------------------------------------------------------

@@ -290,3 +290,113 @@ def test_push_tag_can_ride_on_the_remote(laptop, run, tmp_path):
     assert (out / "oci-layout").exists() and not (tmp_path / "out:v7").exists()
     assert run("ls-remote", f"oci:{out}").out.split("\t")[1].strip() == "v7"
     assert run("push", f"oci:{out}:v7", "--tag", "v8").code == 2
+
+
+def test_fetch_then_pull_still_applies_remote_changes(laptop, run, monkeypatch, tmp_path, store):
+    write("f.txt", "base")
+    run("add", ".")
+    run("push")
+    worker = clone(run, monkeypatch, tmp_path, store)
+    run("pull")
+    monkeypatch.chdir(laptop)
+    write("f.txt", "theirs")
+    run("add", ".")
+    run("push")
+    monkeypatch.chdir(worker)
+    assert run("fetch").code == 0
+    assert Path("f.txt").read_text() == "base"  # fetch leaves the worktree alone
+    write("g.txt", "mine")
+    run("add", "g.txt")
+    assert run("push").code == 12  # fetched but not pulled: pushing would undo their change
+    assert run("pull").code == 0
+    assert Path("f.txt").read_text() == "theirs"
+    assert run("status", "--porcelain").out == "A  g.txt\n"
+
+
+def test_partial_pull_leaves_the_rest_for_later(laptop, run, monkeypatch, tmp_path, store):
+    write("models/m.py", "1")
+    write("data/d.csv", "1")
+    run("add", ".")
+    run("push")
+    worker = clone(run, monkeypatch, tmp_path, store)
+    run("pull")
+    monkeypatch.chdir(laptop)
+    write("models/m.py", "2")
+    write("data/d.csv", "2")
+    run("add", ".")
+    run("push")
+    monkeypatch.chdir(worker)
+    assert run("pull", "origin", "latest", "models").code == 0
+    assert Path("models/m.py").read_text() == "2" and Path("data/d.csv").read_text() == "1"
+    assert run("pull").code == 0
+    assert Path("data/d.csv").read_text() == "2"
+    assert run("status", "--porcelain").out == ""
+
+
+def test_remote_mode_change_is_applied(laptop, run, monkeypatch, tmp_path, store):
+    write("run.sh", "echo hi\n")
+    run("add", ".")
+    run("push")
+    worker = clone(run, monkeypatch, tmp_path, store)
+    run("pull")
+    monkeypatch.chdir(laptop)
+    os.chmod("run.sh", 0o755)
+    run("add", "run.sh")
+    run("push")
+    monkeypatch.chdir(worker)
+    assert run("pull").code == 0
+    assert os.stat("run.sh").st_mode & 0o111
+    assert run("status", "--porcelain").out == ""
+
+
+def test_file_deleted_on_both_sides(laptop, run, monkeypatch, tmp_path, store):
+    write("gone.txt", "x")
+    write("keep.txt", "y")
+    run("add", ".")
+    run("push")
+    worker = clone(run, monkeypatch, tmp_path, store)
+    run("pull")
+    monkeypatch.chdir(laptop)
+    run("rm", "gone.txt")
+    run("push")
+    monkeypatch.chdir(worker)
+    run("rm", "gone.txt")
+    r = run("pull")
+    assert r.code == 0, r.err
+    assert run("status", "--porcelain").out == ""
+
+
+def test_pull_name_colon_tag_and_by_digest(laptop, run, monkeypatch, tmp_path, store):
+    write("a.txt", "1")
+    run("add", ".")
+    d = run("push", "--tag", "v2").out.strip()
+    worker = clone(run, monkeypatch, tmp_path, store)
+    assert run("pull", "origin:v2").code == 0
+    assert (worker / "a.txt").read_text() == "1"
+    other = clone(run, monkeypatch, tmp_path, store, "other")
+    r = run("pull", d)
+    assert r.code == 0, r.err
+    assert (other / "a.txt").read_text() == "1"
+    assert run("status", "--porcelain").out == ""  # the digest pull is the base
+
+
+def test_relative_oci_remote_from_a_subdirectory(tmp_path, run, monkeypatch):
+    root = tmp_path / "proj"
+    run("init", str(root), "--registry", "oci:./bundles")
+    monkeypatch.chdir(root)
+    assert "/bundles/" in (root / ".modelopsignore").read_text()  # the layout is never staged
+    write("sub/a.txt", "1")
+    run("add", ".")
+    d = run("push", "--tag", "v1").out.strip()
+    assert (root / "bundles" / "oci-layout").exists()
+    monkeypatch.chdir(root / "sub")
+    assert run("resolve", "v1").out.strip().endswith(d)
+    assert "bundles" not in run("ls-files").out
+
+
+def test_status_after_push_to_a_location(laptop, run, tmp_path):
+    write("a", "1")
+    run("add", "a")
+    assert run("push", f"oci:{tmp_path / 'adhoc'}").code == 0
+    out = run("status").out
+    assert "up to date" in out and "unavailable" not in out
