@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write
+from helpers_bundle import publish, tree
 
 # A mops that logs every blob it reads from an oci: layout (and can read slowly), to count fetches
 # across processes and to kill one mid-download.  The layout is a real directory; only the read
@@ -71,41 +72,6 @@ def store(tmp_path) -> Path:
     return tmp_path / "bundles"
 
 
-def publish(run, tmp_path, store, files: dict[str, bytes], tag="v1", modes: dict[str, int] | None = None,
-            config: dict[str, list[str]] | None = None, name="laptop") -> str:
-    """Push ``files`` as a bundle to ``oci:store:tag`` from a fresh project; return the digest."""
-    root = tmp_path / name
-    old = os.getcwd()
-    if not root.exists():
-        assert run("init", str(root), "--registry", f"oci:{store}").code == 0
-        (root / ".gitignore").unlink()
-    os.chdir(root)
-    try:
-        for rel, data in files.items():
-            write(rel, data, (modes or {}).get(rel))
-        if config:
-            set_roles(root, config)
-        assert run("add", "-A", ".").code == 0
-        r = run("push", "--tag", tag)
-        assert r.code == 0, r.err
-        return r.out.strip()
-    finally:
-        os.chdir(old)
-
-
-def set_roles(root: Path, roles: dict[str, list[str]]) -> None:
-    from mops.config import Config
-
-    cfg = Config.load(root / ".modelops-bundle" / "config.yaml")
-    for role, pats in roles.items():
-        cfg.set(f"roles.{role}", pats)
-    cfg.save()
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 FILES = {"model.py": b"print('sir')\n", "data/weights.bin": os.urandom(2 * 1024 * 1024), "data/empty.txt": b"",
          "README.md": b"# sir\n"}
 
@@ -155,7 +121,7 @@ def test_dry_run_writes_nothing(run, tmp_path, store, monkeypatch, cache_dir):
 
 
 def test_roles_select_files_and_unknown_role_exits_2(run, tmp_path, store, monkeypatch):
-    publish(run, tmp_path, store, FILES, config={"code": ["*.py", "README.md"], "default": ["README.md"]})
+    publish(run, tmp_path, store, FILES, roles={"code": ["*.py", "README.md"], "default": ["README.md"]})
     monkeypatch.chdir(tmp_path)
     assert run("materialize", "--role", "code", f"oci:{store}:v1", "code").code == 0
     assert sorted(tree(tmp_path / "code")) == ["README.md", "model.py"]
