@@ -32,6 +32,8 @@ from bench import common as c  # noqa: E402
 # suite name → module.  Later suites (registry push/pull, S3, materialize) add a line here.
 SUITES = {
     "local": "bench.local",
+    "materialize": "bench.materialize",
+    "registry": "bench.registry",
 }
 DOC = REPO / "docs" / "PERFORMANCE.md"
 

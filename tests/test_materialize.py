@@ -275,3 +275,37 @@ def test_unsafe_symlink_in_destination_is_refused(run, tmp_path, store, monkeypa
     r = run("materialize", f"oci:{store}:v1", "out")
     assert r.code == 2 and "symbolic link" in r.err
     assert not os.listdir(tmp_path / "elsewhere")
+
+
+@pytest.mark.registry
+def test_eight_processes_from_a_registry_fetch_each_blob_once(run, tmp_path, monkeypatch, cache_dir, registry):
+    """The same through a real registry: each blob is one GET in its access log."""
+    remote = f"{registry.host}/{registry.repo('materialize')}"
+    root = tmp_path / "laptop"
+    assert run("init", str(root), "--registry", remote).code == 0
+    monkeypatch.chdir(root)
+    files = {f"w{i}.bin": os.urandom(512 * 1024 + i) for i in range(5)}
+    for rel, data in files.items():
+        write(rel, data)
+    os.unlink(".gitignore")
+    run("add", ".")
+    r = run("push")
+    assert r.code == 0, r.err
+    digest = r.out.strip()
+    monkeypatch.chdir(tmp_path)
+    mark = registry.mark()
+    procs = [subprocess.Popen([sys.executable, "-m", "mops", "materialize", f"{remote}@{digest}", f"w{i}"],
+                              env={**os.environ, "MOPS_CACHE": str(cache_dir)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(8)]
+    for p in procs:
+        _out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    for i in range(8):
+        assert tree(tmp_path / f"w{i}") == files
+    gets = [path for method, path, status in registry.requests(mark, "/blobs/") if method == "GET" and status in (200, 206, 307)]
+    per_blob = {}
+    for path in gets:
+        per_blob[path.rsplit("/", 1)[-1]] = per_blob.get(path.rsplit("/", 1)[-1], 0) + 1
+    expected = {"sha256:" + hashlib.sha256(d).hexdigest() for d in files.values()}
+    assert expected <= set(per_blob)
+    assert all(n == 1 for n in per_blob.values()), per_blob
