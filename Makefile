@@ -2,6 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := docker-registry apache2-utils skopeo
+AZURITE := .cache/node/node_modules/.bin/azurite-blob
 
 .PHONY: demo test setup system venv bench lint
 
@@ -18,12 +19,16 @@ system:
 	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
 	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
 	command -v skopeo >/dev/null || missing="$$missing skopeo"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(AZURITE)
+
+$(AZURITE):            ## Azure Blob emulator for the external-store tests (npm, git-ignored)
+	npm install --prefix .cache/node --no-audit --no-fund --loglevel=error azurite
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

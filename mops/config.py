@@ -77,7 +77,21 @@ def parse_storage_url(text: str) -> str:
         raise ValueError(f"unsupported scheme {scheme!r} (file, s3, az, abfs, gs)")
     if "@" in rest.split("/", 1)[0]:
         raise ValueError("must not embed credentials (user:secret@host); use the environment")
+    if scheme == "file" and not rest.startswith("/"):
+        raise ValueError("a file store needs an absolute path: file:///DIR")
+    if scheme not in ("file", "memory") and not rest.split("/", 1)[0]:
+        raise ValueError("names no bucket or container")
+    if any(c.isspace() for c in t):
+        raise ValueError("must not contain whitespace")
     return t.rstrip("/")
+
+
+def parse_store_option(text: Any) -> str:
+    """A ``storage.options.*`` value: any non-secret text, but never a URL carrying credentials."""
+    t = str(text)
+    if "://" in t and ("@" in t.split("://", 1)[1].split("/", 1)[0] or "?" in t):
+        raise ValueError("must not embed credentials or a query string; use the store's environment variables")
+    return t
 
 
 def _str(text: Any) -> str:
@@ -116,7 +130,7 @@ SCHEMA: dict[str, Key] = {
 }
 # key families whose last component is free
 PREFIX_KEYS = {
-    "storage.options.": Key(_str, None, "a non-secret fsspec option, e.g. endpoint_url"),
+    "storage.options.": Key(parse_store_option, None, "a non-secret fsspec option, e.g. endpoint_url"),
     "remotes.": Key(_str, None, "a remote's reference (mops remote add)"),
     "roles.": Key(_patterns, [], "patterns of files in the role", True),
 }
@@ -144,7 +158,9 @@ def validate(key: str, value: Any) -> Any:
     try:
         return spec.parse(value)
     except (ValueError, TypeError) as e:
-        raise UsageError(f"invalid value for {key}: {value!r} {e}") from None
+        from .external import redact  # a refused value may be a secret: never echo one
+
+        raise UsageError(f"invalid value for {key}: {redact(repr(value))} {e}") from None
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:

@@ -13,8 +13,9 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-# fixtures `registry`, `auth_registry`, `registry_factory`: real distribution servers on 127.0.0.1
-pytest_plugins = ["registry_server"]
+# fixtures `registry`, `auth_registry`, `registry_factory`: real distribution servers on 127.0.0.1;
+# `s3_store`, `azure_store`, `gcs_store`, `file_store`, `any_store`: object stores (services.py)
+pytest_plugins = ["registry_server", "services"]
 
 
 @dataclass
