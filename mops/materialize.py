@@ -28,7 +28,7 @@ from .bundle import FileRecord, Tree, is_bundle_manifest, parse_manifest, parse_
 from .cache import Cache
 from .checkout import safe_target
 from .errors import ConflictError, IntegrityError, NotFound, UsageError
-from .fsutil import _unlink_quiet, syncfs, try_reflink
+from .fsutil import _unlink_quiet, fsync_dir, try_reflink
 
 LINK_MODES = ("auto", "reflink", "hardlink", "copy")
 _TMP_RE = re.compile(r"^\..+\.mops-[0-9a-f]{8}$")  # our temp names in DEST: .NAME.mops-XXXXXXXX
@@ -319,6 +319,8 @@ class Placer:
                 self.can_hardlink = False
         with open(obj, "rb") as src, open(tmp, "xb") as out:
             shutil.copyfileobj(src, out, dg.CHUNK)
+            out.flush()
+            os.fsync(out.fileno())  # reflinks and hardlinks share the cache's already durable blocks
         os.chmod(tmp, mode)
         return "copy"
 
@@ -374,19 +376,19 @@ def materialize(ref: str, dest: str | os.PathLike, role: str | None = None, mirr
             _unlink_quiet(str(p))
         _fetch(res_, pl.write, cache, progress_factory, concurrency or _concurrency(repo), res)
         placer = Placer(link)
-        copied = False
+        touched_dirs: set[Path] = set()
         for f in pl.write:
             target = safe_target(dest, f.path, create_dirs=True)
             obj = cache.object_path(f.digest)
             try:
-                how = placer.place(obj, target, f)
+                placer.place(obj, target, f)
             except FileNotFoundError:
                 if obj.exists():
                     raise
                 # evicted by a concurrent gc --cache between fetch and link: fetch it again
                 cache.ensure(f.digest, f.size, res_.source.opener(f), what=f.path)
-                how = placer.place(obj, target, f)
-            copied = copied or how == "copy"
+                placer.place(obj, target, f)
+            touched_dirs.add(target.parent)
             res.written.append(f.path)
         for f in pl.chmod:
             os.chmod(safe_target(dest, f.path, create_dirs=False), 0o755 if _want_exec(f) else 0o644)
@@ -396,8 +398,10 @@ def materialize(ref: str, dest: str | os.PathLike, role: str | None = None, mirr
                 _unlink_quiet(str(dest / rel))
                 res.removed.append(rel)
             _prune_empty_dirs(dest, {str(dest / f.path).rsplit(os.sep, 1)[0] for f in files})
-        if copied or pl.write or pl.chmod or res.removed:
-            syncfs(dest)  # one filesystem sync makes every rename and copied byte durable
+        if res.removed:
+            touched_dirs.add(dest)
+        for d in touched_dirs:  # the renames are durable before the marker says "complete"
+            fsync_dir(d)
         rec = {}
         for f in files:
             st = os.lstat(dest / f.path)
