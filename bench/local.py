@@ -93,7 +93,7 @@ def set_base(root: Path, env: dict) -> None:
                             text=True, check=True).stdout.strip()
     c.sh([*c.mops_argv(), "update-ref", "refs/remotes/origin/latest", digest], cwd=root, env=env)
     c.sh([sys.executable, "-c", "from mops.repo import Repository; "
-          "Repository('.').refs.set_head('refs/remotes/origin/latest')"], cwd=root, env=env)
+          f"Repository('.').refs.set_head('refs/remotes/origin/latest', '{digest}')"], cwd=root, env=env)
 
 
 def set_external_store(root: Path, store: Path, env: dict) -> None:
