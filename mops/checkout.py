@@ -113,14 +113,18 @@ class BatchWriter:
     def commit(self) -> dict[Path, os.stat_result]:
         if not self.pending:
             return {}
-        from .fsutil import syncfs
+        from .fsutil import SYNCFS_MIN_FILES, fsync_dir, sync_files, syncfs
 
-        syncfs(self.pending[0][1].parent)
+        sync_files([tmp for tmp, _t, _m in self.pending])
         out = {}
         for tmp, target, _mode in self.pending:
             os.replace(tmp, target)
             out[target] = os.stat(target)
-        syncfs(self.pending[0][1].parent)
+        if len(self.pending) >= SYNCFS_MIN_FILES:
+            syncfs(self.pending[0][1].parent)
+        else:
+            for d in {t.parent for _tmp, t, _m in self.pending}:
+                fsync_dir(d)
         self.pending = []
         return out
 

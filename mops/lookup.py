@@ -57,8 +57,12 @@ def _local_name(repo, text: str, digest: str) -> str:
     """The canonical remote name of a locally known bundle when a ref says where it came from."""
     names = [text] if text.startswith("refs/") else [f"refs/remotes/{text}", f"refs/tags/{text}"]
     if text == "HEAD":
-        h = repo.refs.head()
-        names = [h] if h else []
+        head = repo.refs.head_info()
+        if head.get("remote"):
+            from .reference import parse_remote
+
+            return f"{parse_remote(head['remote'], str(repo.root)).url}@{digest}"
+        names = [head["ref"]] if head.get("ref") else []
     for n in names:
         if n.startswith("refs/remotes/"):
             remote_name = n.split("/")[2]

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from . import digest as dg
 from .errors import IntegrityError, NotFound
-from .fsutil import _unlink_quiet, fsync_dir, syncfs, try_reflink
+from .fsutil import SYNCFS_MIN_FILES, _unlink_quiet, fsync_dir, sync_files, syncfs, try_reflink
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 COMPRESS_MAX = 1 << 20  # only objects below 1 MiB are considered for compression
@@ -97,12 +97,19 @@ class ObjectStore:
             raise
         pending, self._pending = self._pending, None
         if pending:
-            syncfs(self.tmpdir)
+            sync_files(list(pending.values()))
+            made: set[Path] = set()
             for digest, tmp in pending.items():
                 final = self.path_for(digest)
-                final.parent.mkdir(parents=True, exist_ok=True)
+                if final.parent not in made:
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(final.parent)
                 os.replace(tmp, final)
-            syncfs(self.root)
+            if len(pending) >= SYNCFS_MIN_FILES:
+                syncfs(self.root)
+            else:
+                for d in made:
+                    fsync_dir(d)
 
     def put_bytes(self, data: bytes, compress: bool = True) -> str:
         digest = dg.of_bytes(data)

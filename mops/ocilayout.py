@@ -18,7 +18,7 @@ from typing import BinaryIO
 from . import digest as dg
 from .bundle import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from .errors import IntegrityError, NotFound, UsageError
-from .fsutil import _unlink_quiet, atomic_write_bytes, mkstemp_beside, syncfs
+from .fsutil import SYNCFS_MIN_FILES, _unlink_quiet, atomic_write_bytes, fsync_dir, mkstemp_beside, sync_files, syncfs
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT = {"imageLayoutVersion": "1.0.0"}
@@ -126,10 +126,13 @@ class OCILayoutTarget:
             pending, self._pending = self._pending, {}
         if not pending:
             return
-        syncfs(self.path)
+        sync_files(list(pending.values()))
         for digest, tmp in pending.items():
             os.replace(tmp, self._blob(digest))
-        syncfs(self.path)
+        if len(pending) >= SYNCFS_MIN_FILES:
+            syncfs(self.path)
+        else:
+            fsync_dir(self.path / "blobs" / "sha256")
 
     def resolve(self, ref: str) -> tuple[str, bytes]:
         if dg.is_digest(ref):

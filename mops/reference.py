@@ -131,7 +131,7 @@ def parse_reference(text: str, remotes: dict[str, str] | None = None, default_re
     if left in remotes:
         return Reference(parse_remote(remotes[left], base_dir), tag, digest)
     if left.startswith("oci:") or ("/" in left and _looks_like_host(left.split("/", 1)[0])) or "://" in left:
-        return Reference(parse_remote(left, base_dir), tag, digest)
+        return Reference(parse_remote(left), tag, digest)  # typed by the user: relative to the cwd
     if tag is None and digest is None and _TAG_RE.match(text):
         return Reference(_named_remote(default_remote, remotes, base_dir), text, None)
     raise UsageError(f"malformed reference {text!r}", hint="use REMOTE:TAG, REMOTE@sha256:<hex>, a remote name, or a bare tag")
@@ -141,6 +141,16 @@ def _named_remote(name: str, remotes: dict[str, str], base_dir: str | None = Non
     if name not in remotes:
         raise UsageError(f"no remote named {name!r}", hint=f"run mops remote add {name} oci:./bundles (or host/repository)")
     return parse_remote(remotes[name], base_dir)
+
+
+def store_form(text: str, root: str) -> str:
+    """How to record a remote the user typed: a relative ``oci:`` path is re-expressed relative to
+    the project root (config paths are read from there), whatever directory it was typed in."""
+    if not text.startswith("oci:") or os.path.isabs(os.path.expanduser(text[4:])):
+        return text
+    absolute = os.path.abspath(os.path.expanduser(text[4:]))
+    rel = os.path.relpath(absolute, root)
+    return "oci:" + (rel if not rel.startswith("..") else absolute)
 
 
 def is_name(text: str) -> bool:

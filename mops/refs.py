@@ -91,8 +91,10 @@ class Refs:
     # -- HEAD: the sync base -------------------------------------------------------------
     # HEAD records what the worktree was last synced with, in "key: value" lines:
     #   ref: refs/remotes/origin/latest   the remote-tracking ref of that sync (absent for a digest)
-    #   base: sha256:...                  the bundle (manifest, or tree after a partial pull)
-    #   remote: oci:/abs/path             where it came from (for remotes given by location)
+    #   bundle: sha256:...                the manifest of the bundle synced with
+    #   base: sha256:...                  what the worktree holds of it: the same manifest, or a tree
+    #                                     mixing it with the older base after a pull limited to some paths
+    #   remote: oci:/abs/path             where it came from
     # It is kept apart from refs/remotes/, which `fetch` moves without touching the worktree.
     def head_info(self) -> dict[str, str]:
         try:
@@ -102,7 +104,7 @@ class Refs:
         info = {}
         for line in text.splitlines():
             k, sep, v = line.partition(":")
-            if sep and k.strip() in ("ref", "base", "remote"):
+            if sep and k.strip() in ("ref", "bundle", "base", "remote"):
                 info[k.strip()] = v.strip()
         if "base" not in info and "ref" in info:  # the one-line form: the ref is the base
             try:
@@ -111,15 +113,18 @@ class Refs:
                 d = None
             if d:
                 info["base"] = d
+        if "bundle" not in info and "base" in info:
+            info["bundle"] = info["base"]
         return info
 
     def head(self) -> str | None:
         return self.head_info().get("ref")
 
-    def set_head(self, ref: str | None, base: str, remote: str | None = None) -> None:
+    def set_head(self, ref: str | None, base: str, remote: str | None = None, bundle: str | None = None) -> None:
         lines = []
         if ref is not None:
             lines.append(f"ref: {check_ref_path(ref)}")
+        lines.append(f"bundle: {dg.parse_digest(bundle or base)}")
         lines.append(f"base: {dg.parse_digest(base)}")
         if remote is not None:
             lines.append(f"remote: {remote}")
@@ -128,6 +133,17 @@ class Refs:
     def base_digest(self) -> str | None:
         b = self.head_info().get("base")
         return dg.parse_digest(b) if b else None
+
+    def bundle_digest(self) -> str | None:
+        b = self.head_info().get("bundle")
+        return dg.parse_digest(b) if b else None
+
+    def last_synced(self, ref: str) -> str | None:
+        """The digest ``ref`` had at the last push or pull (fetches do not count)."""
+        for e in reversed(self.read_log()):
+            if e["ref"] == ref and e["action"] in ("push", "pull"):
+                return e["new"]
+        return None
 
     # -- reflog --------------------------------------------------------------------------
     def log(self, action: str, ref: str, old: str | None, new: str, message: str = "") -> None:

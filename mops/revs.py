@@ -11,7 +11,7 @@ def resolve_local(repo, name: str) -> str:
     if name.startswith("sha256:") or (len(name) == 64 and all(c in "0123456789abcdef" for c in name)):
         return dg.parse_digest(name)  # a malformed digest is a usage error (2), not an unknown ref
     if name == "HEAD":
-        d = repo.refs.base_digest()
+        d = repo.refs.bundle_digest()  # the bundle synced with (its manifest), even after a partial pull
         if d is None:
             raise NotFound("HEAD names no bundle yet: nothing has been pushed or pulled", hint="run mops push or mops pull")
         return d

@@ -175,7 +175,7 @@ def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: 
     # synced with when that sync was with this very tag, else what was last seen there.  (A fetch
     # moves refs/remotes but not the worktree's base, so "fetched but not pulled" is refused too.)
     head = repo.refs.head_info()
-    expected = head.get("base") if head.get("ref") == tracking else known
+    expected = head.get("bundle") if head.get("ref") == tracking else repo.refs.last_synced(tracking)
     if remote_digest is not None and remote_digest != expected and not force:
         raise ConflictError(
             f"{remote}:{tag} points to {remote_digest}, but this worktree was last synced with "
@@ -225,7 +225,7 @@ def _record(repo, name: str, tag: str | None, digest: str, action: str, message:
     tracking = f"refs/remotes/{name}/{tag}" if tag else None
     if tracking:
         repo.refs.write(tracking, digest)
-    repo.refs.set_head(tracking, base or digest, remote.url)
+    repo.refs.set_head(tracking, base or digest, remote.url, bundle=digest)
     repo.refs.log(action, tracking or "HEAD", old, digest, message)
 
 
@@ -381,6 +381,9 @@ def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, res
                 res.kept_local.append(p)
             continue
         present = p in index.entries or os.path.lexists(repo.abspath(p))
+        if os.path.islink(repo.abspath(p)) and not overwrite:
+            res.conflicts[p] = "symbolic link in the way"
+            continue
         loc = local(p) if present else None
         if loc == t:
             res.actions[p] = "same" if t is not None else "forget"
@@ -435,7 +438,8 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
                 return False
             return role_ok is None or role_ok(p)
 
-        partial = rels is not None or role_ok is not None
+        partial = (rels is not None or role_ok is not None) and not all(
+            wanted(p) for p in (theirs.files.keys() | (base.files.keys() if base else set())))
         res = plan_pull(repo, index, base, theirs, overwrite, restore_deleted, wanted if partial else None)
         res.digest, res.remote, res.tag, res.dry_run = digest, str(remote), tag, dry_run
         if res.conflicts:
@@ -498,7 +502,7 @@ def remote_status(repo) -> dict | None:
     if not ref or not ref.startswith("refs/remotes/"):
         return None
     _, _, name, tag = ref.split("/", 3)
-    base = head.get("base")
+    base = head.get("bundle")
     try:
         if head.get("remote"):
             from .reference import parse_remote

@@ -33,6 +33,10 @@ def init(directory: str | os.PathLike = ".", registry: str | None = None, templa
 
         validate("remotes.origin", registry)
         _check_remote_ref(registry)
+    if registry is not None:
+        from mops.reference import store_form
+
+        registry = store_form(registry, str(root))
     created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     template_files: list[str] = []

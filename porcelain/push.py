@@ -8,7 +8,7 @@ import click
 @click.command("push")
 @click.option("--tag", "-t", "tag", metavar="T", help="Tag to point at the bundle (default: latest).")
 @click.option("--dry-run", "-n", "dry_run", is_flag=True, help="Show what would be uploaded and what disappears; change nothing.")
-@click.option("--force", "-f", is_flag=True, help="Move the tag even if someone else pushed to it since the last sync.")
+@click.option("--force", "-f", is_flag=True, help="Move the tag even if it no longer holds the bundle this worktree was last synced with.")
 @click.option("--annotation", "annotations", multiple=True, metavar="KEY=VALUE", help="Add a manifest annotation (none by default).")
 @click.option("--insecure", is_flag=True, help="Allow plain HTTP to a registry that is not on localhost.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

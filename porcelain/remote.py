@@ -15,6 +15,9 @@ def remote_add(repo, name: str, ref: str) -> None:
     parse_remote(ref, str(repo.root))
     if name in repo.config.section("remotes."):
         raise ConflictError(f"remote {name!r} already exists", hint=f"mops remote remove {name} first")
+    from mops.reference import store_form
+
+    ref = store_form(ref, str(repo.root))
     repo.config.set(f"remotes.{name}", ref)
     repo.config.save()
     from mops.remotes import ignore_layout_inside

@@ -140,6 +140,8 @@ def render_human(st: Status, root, show_ignored: bool) -> None:
     if st.base_ref:
         short = st.base_ref.removeprefix("refs/remotes/")
         w(f"On bundle {short} ({st.base_digest[:19] if st.base_digest else 'unknown'})\n")
+    elif st.base_digest:
+        w(f"On bundle {st.base_digest[:19]} (pulled by digest)\n")
     else:
         w("No bundle pushed or pulled yet\n")
     if st.remote is not None:
@@ -161,7 +163,7 @@ def render_human(st: Status, root, show_ignored: bool) -> None:
         for p in st.ignored:
             w(f"\t{_rel(p, root, cwd)}\n")
     if st.clean:
-        w("\nnothing to push, working tree clean\n" if st.base_ref else "\nnothing staged, working tree clean\n")
+        w("\nnothing to push, working tree clean\n" if st.base_digest else "\nnothing staged, working tree clean\n")
 
 
 def porcelain_lines(st: Status, show_ignored: bool) -> list[str]:

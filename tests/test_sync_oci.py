@@ -382,8 +382,10 @@ def test_pull_name_colon_tag_and_by_digest(laptop, run, monkeypatch, tmp_path, s
 
 def test_relative_oci_remote_from_a_subdirectory(tmp_path, run, monkeypatch):
     root = tmp_path / "proj"
-    run("init", str(root), "--registry", "oci:./bundles")
+    monkeypatch.chdir(tmp_path)
+    run("init", str(root), "--registry", "oci:./proj/bundles")  # typed relative to the cwd
     monkeypatch.chdir(root)
+    assert "remotes:\n  origin: oci:bundles\n" in (root / ".modelops-bundle" / "config.yaml").read_text()
     assert "/bundles/" in (root / ".modelopsignore").read_text()  # the layout is never staged
     write("sub/a.txt", "1")
     run("add", ".")
@@ -400,3 +402,70 @@ def test_status_after_push_to_a_location(laptop, run, tmp_path):
     assert run("push", f"oci:{tmp_path / 'adhoc'}").code == 0
     out = run("status").out
     assert "up to date" in out and "unavailable" not in out
+
+
+def test_default_role_pull_then_push_is_not_stuck(laptop, run, monkeypatch, tmp_path, store):
+    write(".modelops-bundle/config.yaml", f"remotes:\n  origin: oci:{store}\nroles:\n  default: ['models/']\n  data: ['data/']\n")
+    write("models/m.py", "1")
+    write("data/d.csv", "1")
+    run("add", ".")
+    assert run("push").code == 0
+    worker = clone(run, monkeypatch, tmp_path, store)
+    assert run("pull").code == 0
+    assert (worker / "models/m.py").exists() and not (worker / "data/d.csv").exists()
+    assert "up to date" in run("status").out
+    assert run("pull", "--role", "data").code == 0
+    assert (worker / "data/d.csv").read_text() == "1"
+    write("models/m.py", "2")
+    run("add", "models/m.py")
+    r = run("push")
+    assert r.code == 0, r.err
+    assert run("resolve", "HEAD").out.strip().endswith(r.out.strip())
+
+
+def test_fetch_does_not_license_replacing_another_tag(laptop, run, monkeypatch, tmp_path, store):
+    write("t.txt", "1")
+    run("add", ".")
+    run("push", "--tag", "other")
+    run("push", "--tag", "mine")
+    clone(run, monkeypatch, tmp_path, store, "colleague")
+    run("pull", "origin", "other")
+    write("t.txt", "theirs")
+    run("add", ".")
+    run("push", "--tag", "other")
+    monkeypatch.chdir(laptop)
+    run("fetch", "origin", "other")
+    write("u.txt", "mine")
+    run("add", ".")
+    assert run("push", "--tag", "other").code == 12
+
+
+def test_symlink_in_the_way_is_a_conflict(laptop, run, monkeypatch, tmp_path, store):
+    write("keep.txt", "1")
+    run("add", ".")
+    run("push")
+    worker = clone(run, monkeypatch, tmp_path, store)
+    run("pull")
+    monkeypatch.chdir(laptop)
+    write("new.txt", "remote")
+    run("add", ".")
+    run("push")
+    monkeypatch.chdir(worker)
+    os.symlink(tmp_path / "elsewhere.txt", worker / "new.txt")
+    r = run("pull")
+    assert r.code == 12 and "new.txt" in r.err
+    assert os.path.islink(worker / "new.txt")
+
+
+def test_typed_relative_oci_paths_follow_the_cwd(tmp_path, run, monkeypatch):
+    root = tmp_path / "proj"
+    run("init", str(root))
+    write(root / "sub" / "a.txt", "1")
+    monkeypatch.chdir(root / "sub")
+    run("add", "a.txt")
+    assert run("push", "oci:./lay:v1").code == 0
+    assert (root / "sub" / "lay" / "oci-layout").exists()
+    assert run("show", "oci:./lay:v1").code == 0
+    assert run("remote", "add", "here", "oci:./lay").code == 0
+    monkeypatch.chdir(root)
+    assert run("ls-remote", "here").out.strip().endswith("v1")
