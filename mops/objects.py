@@ -12,8 +12,10 @@ already present costs one ``stat``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,15 +36,21 @@ class ObjectStore:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.tmpdir = self.root / "tmp"
+        self._base = os.fspath(self.root) + "/sha256/"  # string paths: pathlib costs µs per object
+        self._tmp_prefix = f"{os.fspath(self.tmpdir)}/obj.{os.getpid()}."
+        self._tmp_count = itertools.count()
         self._pending: dict[str, str] | None = None  # digest → temp file, inside batch()
 
     # -- naming --------------------------------------------------------------------------
+    def _str_path(self, digest: str) -> str:
+        hexd = digest[7:] if digest.startswith("sha256:") else dg.hex_of(digest)
+        return f"{self._base}{hexd[:2]}/{hexd}"
+
     def path_for(self, digest: str) -> Path:
-        hexd = dg.hex_of(digest)
-        return self.root / "sha256" / hexd[:2] / hexd
+        return Path(self._str_path(digest))
 
     def has(self, digest: str) -> bool:
-        return (self._pending is not None and digest in self._pending) or self.path_for(digest).exists()
+        return (self._pending is not None and digest in self._pending) or os.path.exists(self._str_path(digest))
 
     def __iter__(self) -> Iterator[str]:
         base = self.root / "sha256"
@@ -58,20 +66,32 @@ class ObjectStore:
 
     # -- writing -------------------------------------------------------------------------
     def _tmp(self) -> tuple[int, str]:
+        """A new temp file in the store (pid + counter names it: no retry loop, no randomness)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        for _ in range(2):
+            name = f"{self._tmp_prefix}{next(self._tmp_count)}.{threading.get_ident()}"
+            try:
+                return os.open(name, flags, 0o444), name  # read-only once closed; we write via this fd
+            except FileNotFoundError:
+                self.tmpdir.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:  # a leftover of a killed process with our pid: skip the name
+                continue
         import tempfile
 
-        self.tmpdir.mkdir(parents=True, exist_ok=True)
         return tempfile.mkstemp(prefix="obj.", dir=self.tmpdir)
 
     def _install(self, tmp: str, digest: str) -> Path:
-        final = self.path_for(digest)
+        final = self._str_path(digest)
         os.chmod(tmp, 0o444)
         if self._pending is not None:
             self._pending[digest] = tmp
-            return final
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
-        return final
+            return Path(final)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
+        return Path(final)
 
     def _fsync(self, f) -> None:
         if self._pending is None:
@@ -98,12 +118,13 @@ class ObjectStore:
         pending, self._pending = self._pending, None
         if pending:
             sync_files(list(pending.values()))
-            made: set[Path] = set()
+            made: set[str] = set()
             for digest, tmp in pending.items():
-                final = self.path_for(digest)
-                if final.parent not in made:
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    made.add(final.parent)
+                final = self._str_path(digest)
+                parent = final[: final.rfind("/")]
+                if parent not in made:
+                    os.makedirs(parent, exist_ok=True)
+                    made.add(parent)
                 os.replace(tmp, final)
             if len(pending) >= SYNCFS_MIN_FILES:
                 syncfs(self.root)
@@ -117,9 +138,7 @@ class ObjectStore:
             return digest
         payload = data
         if data.startswith(ZSTD_MAGIC) or (compress and len(data) < COMPRESS_MAX and len(data) > 64):
-            import zstandard
-
-            packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True).compress(data)
+            packed = _compressor().compress(data)
             if data.startswith(ZSTD_MAGIC) or len(packed) < len(data) - len(data) // 8:
                 payload = packed
         fd, tmp = self._tmp()
@@ -287,6 +306,19 @@ class ObjectStore:
 
     def sync(self) -> None:
         fsync_dir(self.root)
+
+
+_local = threading.local()
+
+
+def _compressor():
+    """One zstd context per thread: making one costs more than compressing a small file."""
+    c = getattr(_local, "zc", None)
+    if c is None:
+        import zstandard
+
+        c = _local.zc = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
+    return c
 
 
 def kind_of_bytes(data: bytes) -> str:

@@ -92,6 +92,14 @@ class Repository:
     def abspath(self, rel: str) -> Path:
         return self.root / rel
 
+    def fspath(self, rel: str) -> str:
+        """``abspath`` as a plain string, for hot loops (pathlib costs microseconds per call)."""
+        return f"{self._root_s}/{rel}" if rel else self._root_s
+
+    @cached_property
+    def _root_s(self) -> str:
+        return os.fspath(self.root)
+
     # -- trees and the sync base -----------------------------------------------------------
     def read_tree(self, digest: str):
         """The bundle config ``digest`` names (a tree, or a manifest whose config is one)."""

@@ -22,7 +22,7 @@ def stage_file(repo, rel: str, st: os.stat_result | None = None, big_threshold: 
     where the filesystem can make one, else only the digest and stat data are recorded and the
     content is read back from the worktree (and re-verified) when it is needed.
     """
-    full = repo.abspath(rel)
+    full = repo.fspath(rel)
     if st is None:
         st = os.stat(full)
     if big_threshold is None:
@@ -40,7 +40,7 @@ def stage_file(repo, rel: str, st: os.stat_result | None = None, big_threshold: 
 
 
 def hash_worktree_file(repo, rel: str) -> str:
-    return dg.of_file(repo.abspath(rel))[0]
+    return dg.of_file(repo.fspath(rel))[0]
 
 
 def open_staged(repo, rel: str, entry: Entry):

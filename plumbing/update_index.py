@@ -35,7 +35,7 @@ def stage_paths(repo, index: Index, rels: list[str], progress=None, result: Inde
     ents = index.entries
     with repo.objects.batch():  # one filesystem sync for the lot, not one fsync per file
         for rel in rels:
-            full = repo.abspath(rel)
+            full = repo.fspath(rel)
             try:
                 st = os.lstat(full)
             except FileNotFoundError:
