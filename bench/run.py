@@ -33,6 +33,7 @@ from bench import common as c  # noqa: E402
 SUITES = {
     "local": "bench.local",
     "materialize": "bench.materialize",
+    "registry": "bench.registry",
 }
 DOC = REPO / "docs" / "PERFORMANCE.md"
 

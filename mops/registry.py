@@ -43,6 +43,8 @@ log = logging.getLogger("mops.registry")
 MiB = 1024 * 1024
 MIN_CHUNK = 1 * MiB
 IO_CHUNK = 1 * MiB  # bytes read from a source or a response at a time
+PIPELINE_MIN = 4 * MiB  # upload bodies above this are read and hashed by a helper thread
+PIPELINE_DEPTH = 4  # chunks read ahead of the socket (memory: PIPELINE_DEPTH × IO_CHUNK per upload)
 MAX_MANIFEST = 16 * MiB  # distribution refuses manifests above 4 MiB; read no more than this into memory
 CONNECT_TIMEOUT = 10.0
 BACKOFF_FIRST, BACKOFF_CAP = 0.25, 8.0
@@ -121,13 +123,22 @@ class _Body:
 
     Iterable with a length, so requests sends ``Content-Length`` and urllib3 hands each chunk to
     ``sendall`` without copying.  A short source raises IntegrityError instead of leaving the
-    server waiting for bytes that never come.
+    server waiting for bytes that never come.  ``hasher`` is None when the source checks the
+    digest itself (``verifies_digest``): the bytes are then hashed once, not twice.
+
+    Above ``PIPELINE_MIN`` bytes a helper thread reads (and hashes) the next chunks while the
+    current one is being sent: reading, hashing and ``sendall`` all release the GIL, so an upload
+    costs the slower of the two sides instead of their sum (hashing inline cost ~0.7 s per GiB
+    of wall time, measured against a local registry; see docs/PERFORMANCE.md).
     """
 
     def __init__(self, src: BinaryIO, length: int, budget: _Budget, hasher, what: str):
         self.src, self.length, self.budget, self.hasher, self.what = src, length, budget, hasher, what
         self.sent = 0
         self.used = False
+        self._stop: threading.Event | None = None
+        self._free = None
+        self._thread: threading.Thread | None = None
 
     def __len__(self) -> int:
         return self.length
@@ -136,22 +147,88 @@ class _Body:
         if self.used:  # a re-send after a 401 cannot replay consumed bytes: restart the upload instead
             raise _SourceFailed(_Transient("upload body had to be sent again"))
         self.used = True
+        if self.length > PIPELINE_MIN:
+            return self._pipelined()
+        return self._inline()
+
+    def _read(self, view) -> int:
+        return self.src.readinto(view) if hasattr(self.src, "readinto") else _read_into(self.src, view)
+
+    def _short(self) -> _SourceFailed:
+        return _SourceFailed(IntegrityError(
+            f"{self.what}: the source ended after {self.sent} of {self.length} bytes",
+            hint="the file changed since it was staged; run mops add again"))
+
+    def _inline(self):
         buf = bytearray(min(IO_CHUNK, max(self.length, 1)))
         view = memoryview(buf)
         while self.sent < self.length:
             want = min(len(buf), self.length - self.sent)
             try:
-                got = self.src.readinto(view[:want]) if hasattr(self.src, "readinto") else _read_into(self.src, view[:want])
+                got = self._read(view[:want])
             except BaseException as e:
                 raise _SourceFailed(e) from e
             if not got:
-                raise _SourceFailed(IntegrityError(
-                    f"{self.what}: the source ended after {self.sent} of {self.length} bytes",
-                    hint="the file changed since it was staged; run mops add again"))
-            self.hasher.update(view[:got])
+                raise self._short()
+            if self.hasher is not None:
+                self.hasher.update(view[:got])
             self.sent += got
             self.budget.progress()
             yield view[:got]
+
+    def _pipelined(self):
+        import queue
+
+        bufs = [bytearray(IO_CHUNK) for _ in range(PIPELINE_DEPTH)]
+        free: queue.SimpleQueue = queue.SimpleQueue()
+        full: queue.SimpleQueue = queue.SimpleQueue()
+        for i in range(PIPELINE_DEPTH):
+            free.put(i)
+        stop = threading.Event()
+        self._stop, self._free = stop, free
+
+        def produce() -> None:
+            left = self.length
+            try:
+                while left > 0:
+                    i = free.get()
+                    if i is None or stop.is_set():
+                        return
+                    view = memoryview(bufs[i])[: min(IO_CHUNK, left)]
+                    got = self._read(view)
+                    if not got:
+                        full.put((None, i, 0))
+                        return
+                    if self.hasher is not None:
+                        self.hasher.update(view[:got])
+                    left -= got
+                    full.put((None, i, got))
+            except BaseException as e:  # noqa: BLE001 - handed to the sending thread
+                full.put((e, None, 0))
+
+        self._thread = threading.Thread(target=produce, name="mops-upload-reader", daemon=True)
+        self._thread.start()
+        try:
+            while self.sent < self.length:
+                err, i, got = full.get()
+                if err is not None:
+                    raise _SourceFailed(err) from err
+                if not got:
+                    raise self._short()
+                self.sent += got
+                self.budget.progress()
+                yield memoryview(bufs[i])[:got]
+                free.put(i)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop and join the reader thread (idempotent): the source is never read after this."""
+        if self._thread is not None:
+            self._stop.set()
+            self._free.put(None)
+            self._thread.join()
+            self._thread = None
 
 
 def _read_into(src, view) -> int:
@@ -579,14 +656,21 @@ class RegistryTarget:
 
     def _upload_monolithic(self, digest: str, size: int, opener, budget: _Budget) -> None:
         location, _ = self._start_upload(budget)
-        hasher = hashlib.sha256()
         with opener() as src:
+            hasher = _hasher_for(src, digest)
             payload = _Body(src, size, budget, hasher, f"blob {digest}")
-            resp = self._send("PUT", _with_query(location, digest=digest), scopes=self._push, budget=budget, retry=False,
-                              headers={"Content-Type": "application/octet-stream"},
-                              body=lambda: payload if size else b"")
-            _check_source_done(src, digest, size)
-        got = "sha256:" + hasher.hexdigest()
+            try:
+                resp = self._send("PUT", _with_query(location, digest=digest), scopes=self._push, budget=budget,
+                                  retry=False, headers={"Content-Type": "application/octet-stream"},
+                                  body=lambda: payload if size else b"")
+            finally:
+                payload.close()
+            try:
+                _check_source_done(src, digest, size)
+            except MopsError:
+                resp.close()
+                raise
+        got = "sha256:" + hasher.hexdigest() if hasher is not None else digest
         if resp.status_code == 201:
             resp.close()
             if got != digest:  # cannot happen with an honest registry: it checks the digest itself
@@ -601,17 +685,20 @@ class RegistryTarget:
     def _upload_chunked(self, digest: str, size: int, opener, budget: _Budget) -> None:
         location, min_chunk = self._start_upload(budget)
         chunk = max(self.chunk_size, min_chunk)
-        hasher = hashlib.sha256()
         offset = 0
         try:
             with opener() as src:
+                hasher = _hasher_for(src, digest)
                 while offset < size:
                     n = min(chunk, size - offset)
                     payload = _Body(src, n, budget, hasher, f"blob {digest}")
-                    resp = self._send("PATCH", location, scopes=self._push, budget=budget, retry=False,
-                                      headers={"Content-Type": "application/octet-stream",
-                                               "Content-Range": f"{offset}-{offset + n - 1}"},
-                                      body=lambda p=payload: p)
+                    try:
+                        resp = self._send("PATCH", location, scopes=self._push, budget=budget, retry=False,
+                                          headers={"Content-Type": "application/octet-stream",
+                                                   "Content-Range": f"{offset}-{offset + n - 1}"},
+                                          body=lambda p=payload: p)
+                    finally:
+                        payload.close()
                     if resp.status_code not in (202, 204):
                         if offset == 0 and resp.status_code in (400, 405, 413, 416, 501):
                             resp.close()
@@ -622,7 +709,7 @@ class RegistryTarget:
                     offset += n
                     budget.progress()
                 _check_source_done(src, digest, size)
-            got = "sha256:" + hasher.hexdigest()
+            got = "sha256:" + hasher.hexdigest() if hasher is not None else digest
             if got != digest:
                 raise IntegrityError(f"blob {digest}: the source's bytes hash to {got}",
                                      hint="the file changed since it was staged; run mops add again")
@@ -635,9 +722,18 @@ class RegistryTarget:
         resp.close()
 
 
+def _hasher_for(src, digest: str):
+    """A sha256 for the bytes sent, or None when the source verifies ``digest`` itself at EOF
+    (``verifies_digest``, e.g. a worktree file re-read for a push): one hash per byte, not two."""
+    return None if getattr(src, "verifies_digest", None) == digest else hashlib.sha256()
+
+
 def _check_source_done(src, digest: str, size: int) -> None:
+    """The source must end exactly here; a verifying source raises its own error at EOF."""
     try:
         extra = src.read(1)
+    except MopsError:  # e.g. ConflictError: a worktree file changed since it was staged
+        raise
     except Exception:  # noqa: BLE001 - a reader that cannot read past its end is done
         return
     if extra:

@@ -58,7 +58,9 @@ def project_opener(repo, index):
             f = open(repo.abspath(rel), "rb")
         except FileNotFoundError:
             raise ConflictError(f"{rel}: modified since it was staged; run mops add {rel}") from None
-        return VerifyingReader(f, d.digest, e[1], rel)
+        reader = VerifyingReader(f, d.digest, e[1], rel)
+        reader.verifies_digest = d.digest  # raises ConflictError at EOF: the registry client need not hash again
+        return reader
 
     return open_
 
