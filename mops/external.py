@@ -39,7 +39,8 @@ from .errors import AuthError, IntegrityError, MopsError, RemoteUnavailable, Usa
 from .fsutil import _unlink_quiet, fsync_dir, mkstemp_beside
 
 READ_CHUNK = 8 << 20  # one ranged GET / one read per 8 MiB: few requests, little memory
-PART_SIZE = 16 << 20  # multipart part size (S3 needs >= 5 MiB); one part is buffered per upload
+PART_SIZE = 8 << 20  # smallest multipart part (S3 needs >= 5 MiB); one part is buffered per upload
+MAX_PARTS = 9000  # S3 allows 10,000 parts: bigger objects get bigger parts (part_size_for)
 SCHEMES = {"file": "file", "s3": "s3", "az": "az", "abfs": "az", "gs": "gs", "gcs": "gs", "memory": "memory"}
 _EXTRAS = {"s3": ("s3fs", "s3"), "az": ("adlfs", "azure"), "gs": ("gcsfs", "gcs")}
 
@@ -611,6 +612,10 @@ class FsspecStore(ExternalStore):
         return ObjectInfo(int(info["size"]), str(etag).strip('"') if etag else None)
 
     def _open_read(self, key: str) -> BinaryIO:
+        if self.kind == "s3":
+            # one GET whose body is streamed: ranged GETs cost a request (and on some servers a
+            # copy of the whole object) per chunk
+            return _AsyncStreamReader(self.fs, self.fs.open_async(self._path(key), "rb"))
         # no read-ahead cache: each read(READ_CHUNK) is one ranged request, memory stays at one chunk
         return self.fs.open(self._path(key), "rb", block_size=READ_CHUNK, cache_type="none")
 
@@ -623,7 +628,7 @@ class FsspecStore(ExternalStore):
             _pump(digest, size, opener, buf.write, progress)
             self.fs.pipe_file(path, buf.getvalue())
             return
-        f = self.fs.open(path, "wb", block_size=PART_SIZE)
+        f = self.fs.open(path, "wb", block_size=part_size_for(size))
         done = False
         try:
             _pump(digest, size, opener, f.write, progress)
@@ -650,6 +655,53 @@ class FsspecStore(ExternalStore):
         cut = len(prefix) + 1 if prefix else 0
         for p in found:
             yield p.lstrip("/")[cut:]
+
+
+def part_size_for(size: int) -> int:
+    """The multipart part size for an object of ``size`` bytes: PART_SIZE, or more for objects that
+    would otherwise need more than MAX_PARTS parts (rounded up to whole MiB)."""
+    need = -(-size // MAX_PARTS)
+    return max(PART_SIZE, -(-need // (1 << 20)) << 20)
+
+
+class _AsyncStreamReader:
+    """A blocking reader over an fsspec async streamed file (``open_async``), driven on the
+    filesystem's own event loop; each ``read(n)`` returns n bytes unless the stream ends."""
+
+    def __init__(self, fs, coro):
+        from fsspec.asyn import sync
+
+        self._sync = sync
+        self._loop = fs.loop
+        self._f = sync(self._loop, _await, coro)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._sync(self._loop, _fill, self._f, n)
+
+    def close(self) -> None:
+        r = getattr(self._f, "r", None)
+        if r is not None and hasattr(r, "close"):
+            try:
+                r.close()
+            except Exception:
+                pass
+
+
+async def _await(coro):
+    return await coro
+
+
+async def _fill(f, n: int) -> bytes:
+    if n is None or n < 0:
+        return await f.read(-1)
+    parts, got = [], 0
+    while got < n:
+        b = await f.read(n - got)
+        if not b:
+            break
+        parts.append(b)
+        got += len(b)
+    return b"".join(parts)
 
 
 def _abandon(f) -> None:

@@ -277,3 +277,12 @@ def test_source_error_keeps_its_own_exit_code(file_store):
         store.upload(digest, len(data), lambda: Edited(data))
     assert ei.value.exit_code == 12
     assert store.stat(digest) is None
+
+
+def test_part_size_keeps_any_object_within_the_part_limit():
+    from mops.external import MAX_PARTS, PART_SIZE, part_size_for
+
+    assert part_size_for(0) == part_size_for(1 << 30) == PART_SIZE
+    for size in (80 << 30, 1 << 40, 5 << 40):
+        part = part_size_for(size)
+        assert -(-size // part) <= MAX_PARTS and part % (1 << 20) == 0
