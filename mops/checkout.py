@@ -30,9 +30,13 @@ def safe_target(root: str | os.PathLike, rel: str, create_dirs: bool = True) -> 
         try:
             st = os.lstat(cur)
         except FileNotFoundError:
-            if create_dirs:
+            if not create_dirs:
+                continue
+            try:
                 os.mkdir(cur)
-            continue
+                continue
+            except FileExistsError:  # made meanwhile by a parallel download: check what it is
+                st = os.lstat(cur)
         if statmod.S_ISLNK(st.st_mode):
             raise UnsafePath(f"{rel}: {cur.relative_to(root)} is a symbolic link; refusing to write through it")
         if not statmod.S_ISDIR(st.st_mode):

@@ -94,6 +94,18 @@ def parse_store_option(text: Any) -> str:
     return t
 
 
+def _remote_ref(text: Any) -> str:
+    """host[:port]/repository or oci:PATH, checked as every command will read it."""
+    from .errors import MopsError
+    from .reference import parse_remote
+
+    try:
+        parse_remote(str(text), "/")
+    except MopsError as e:
+        raise ValueError(e.message) from None
+    return str(text)
+
+
 def _str(text: Any) -> str:
     return str(text)
 
@@ -131,7 +143,7 @@ SCHEMA: dict[str, Key] = {
 # key families whose last component is free
 PREFIX_KEYS = {
     "storage.options.": Key(parse_store_option, None, "a non-secret fsspec option, e.g. endpoint_url"),
-    "remotes.": Key(_str, None, "a remote's reference (mops remote add)"),
+    "remotes.": Key(lambda v: _remote_ref(v), None, "a remote's reference (mops remote add)"),
     "roles.": Key(_patterns, [], "patterns of files in the role", True),
 }
 _SECRETISH = re.compile(r"(secret|password|passwd|token|key|credential|sas|connection)", re.IGNORECASE)

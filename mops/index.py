@@ -40,6 +40,7 @@ STORAGE_NAMES = {STORAGE_AUTO: "auto", STORAGE_REGISTRY: "registry", STORAGE_EXT
 
 # flags
 FLAG_WORKTREE = 1  # content not copied into the object store: read from the worktree, re-verified
+FLAG_POINTER = 2  # the worktree holds a lazy pointer file (docs/FORMAT.md) standing for the content
 
 
 class Entry(NamedTuple):

@@ -20,6 +20,8 @@ def locate(repo, text: str) -> tuple[str, str, bytes]:
     Local names (digests in the object store, tags, remote-tracking refs, HEAD) win; anything else
     is resolved on its remote, once.
     """
+    if repo is not None and text == "HEAD" and repo.refs.bundle_digest() is None:
+        raise NotFound("HEAD names no bundle yet: nothing has been pushed or pulled", hint="run mops push or mops pull")
     if repo is not None:
         from .revs import resolve_local
 

@@ -16,6 +16,7 @@ from . import digest as dg
 from .bundle import EMPTY_DIGEST, Descriptor, Tree, build_manifest, is_bundle_manifest, parse_manifest, parse_tree
 from .copy import CopyStats, LocalTarget, copy_blobs, missing_blobs, target_opener
 from .errors import ConflictError, IntegrityError, NotFound, UsageError
+from .index import FLAG_POINTER
 from .reference import DEFAULT_TAG, check_tag
 from .remotes import concurrency, open_target, resolve_reference, resolve_remote
 
@@ -132,7 +133,7 @@ def _upload_external(repo, tree: Tree, index) -> int:
     ext = [f for f in tree.files.values() if f.storage == "external"]
     if not ext:
         return 0
-    from .external import upload_files
+    from .external_sync import upload_files
 
     return upload_files(repo, tree, index)
 
@@ -178,6 +179,13 @@ def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: 
     # moves refs/remotes but not the worktree's base, so "fetched but not pulled" is refused too.)
     head = repo.refs.head_info()
     expected = head.get("bundle") if head.get("ref") == tracking else repo.refs.last_synced(tracking)
+    if (head.get("ref") == tracking and head.get("base") != head.get("bundle") and remote_digest == expected
+            and remote_digest is not None and not force):
+        raise ConflictError(
+            f"the last pull of {remote}:{tag} was limited to some paths or a role: pushing now would revert "
+            "the remote changes that were left out",
+            hint=f"run mops pull {remote}:{tag} (every role) first, or mops push --force to publish exactly what is staged",
+        )
     if remote_digest is not None and remote_digest != expected and not force:
         raise ConflictError(
             f"{remote}:{tag} points to {remote_digest}, but this worktree was last synced with "
@@ -340,7 +348,7 @@ from .roles import role_filter as _role_filter  # noqa: E402
 
 
 def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, restore_deleted: bool,
-              wanted=None) -> PullResult:
+              wanted=None, lazy: bool = False) -> PullResult:
     """Decide, path by path, what a pull does.  A file's state is (digest, mode): a change of the
     execute bit is a change like any other.
 
@@ -355,6 +363,8 @@ def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, res
 
     ch = worktree_changes(repo, index, untracked=True)
     modified, deleted, untracked = set(ch.modified), set(ch.deleted), set(ch.untracked)
+    pointers = set() if lazy else {p for p, e in index.entries.items() if e[8] & FLAG_POINTER and p not in modified
+                                   and p not in deleted}
     B = {p: (f.digest, f.mode) for p, f in base.files.items()} if base else {}
     T = {p: (f.digest, f.mode) for p, f in theirs.files.items()}
     res = PullResult("", "", None)
@@ -375,6 +385,9 @@ def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, res
         if wanted is not None and not wanted(p):
             continue
         b, t = B.get(p), T.get(p)
+        if p in pointers and t is not None and (t == b or index.entries[p][6].hex() == t[0][7:]):
+            res.actions[p] = "write"  # a lazy pointer: a pull without --lazy brings the content
+            continue
         if t == b:
             if restore_deleted and t is not None and p in deleted:
                 res.actions[p] = "restore"
@@ -421,7 +434,7 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
          restore_deleted: bool = False, lazy: bool = False, role: str | None = None, paths: list[str] | None = None,
          insecure: bool = False) -> PullResult:
     from .checkout import BatchWriter, safe_target
-    from .index import STORAGE_EXTERNAL, STORAGE_REGISTRY, entry_from_stat
+    from .index import FLAG_POINTER, STORAGE_EXTERNAL, STORAGE_REGISTRY, entry_from_stat
 
     t0 = time.monotonic()
     remote_text, selector = _split_remote_and_selector(repo, remote_text, selector)
@@ -436,13 +449,13 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
         rels = {repo.relpath(p) for p in paths} if paths else None
 
         def wanted(p: str) -> bool:
-            if rels is not None and not any(p == r or p.startswith(r + "/") for r in rels):
+            if rels is not None and "" not in rels and not any(p == r or p.startswith(r + "/") for r in rels):
                 return False
             return role_ok is None or role_ok(p)
 
         partial = (rels is not None or role_ok is not None) and not all(
             wanted(p) for p in (theirs.files.keys() | (base.files.keys() if base else set())))
-        res = plan_pull(repo, index, base, theirs, overwrite, restore_deleted, wanted if partial else None)
+        res = plan_pull(repo, index, base, theirs, overwrite, restore_deleted, wanted if partial else None, lazy)
         res.digest, res.remote, res.tag, res.dry_run = digest, str(remote), tag, dry_run
         if res.conflicts:
             lines = "\n".join(f"  {p}: {why}" for p, why in sorted(res.conflicts.items()))
@@ -466,11 +479,12 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
                     p = dest.relative_to(repo.root).as_posix()
                     index.entries[p] = entry_from_stat(st, theirs.files[p].digest, STORAGE_REGISTRY)
             if ext:
-                from .external import materialize_external
+                from .external_sync import materialize_external
 
                 for p, st in materialize_external(repo, theirs, ext, lazy=lazy).items():
-                    if st is not None:
-                        index.entries[p] = entry_from_stat(st, theirs.files[p].digest, STORAGE_EXTERNAL)
+                    e = entry_from_stat(st, theirs.files[p].digest, STORAGE_EXTERNAL, FLAG_POINTER if lazy else 0)
+                    # a pointer's entry keeps the content's size: write-tree and ls-files read it
+                    index.entries[p] = e._replace(size=theirs.files[p].size) if lazy else e
         for p, a in res.actions.items():
             if a in ("same", "chmod"):
                 f = theirs.files[p]
@@ -489,7 +503,9 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
         lock.commit(index)
         new_base = digest
         if partial:
-            new_base = repo.objects.put_bytes(_partial_base(base, theirs, wanted).to_bytes())
+            merged = _partial_base(base, theirs, wanted).to_bytes()
+            # limited pulls that together covered the whole bundle leave a full base
+            new_base = digest if dg.of_bytes(merged) == m.config.digest else repo.objects.put_bytes(merged)
         _record(repo, name, tag, digest, "pull", f"{remote}:{tag}" if tag else f"{remote}@{digest}", remote,
                 old=base_digest, base=new_base)
     res.seconds = time.monotonic() - t0

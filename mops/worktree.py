@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import digest as dg
 from .errors import ConflictError, IntegrityError
-from .index import FLAG_WORKTREE, STORAGE_AUTO, Entry, Index, entry_from_stat, stat_matches
+from .index import FLAG_POINTER, FLAG_WORKTREE, STORAGE_AUTO, Entry, Index, entry_from_stat, stat_matches
 
 
 def stage_file(repo, rel: str, st: os.stat_result | None = None, big_threshold: int | None = None) -> Entry:
@@ -112,6 +112,7 @@ class WorktreeChanges:
     ignored: list[str] = field(default_factory=list)
     refreshed: dict[str, Entry] = field(default_factory=dict)  # same content, new stat data
     new_digests: dict[str, str] = field(default_factory=dict)  # modified path → worktree digest
+    lazy: list[str] = field(default_factory=list)  # pointer files standing for their staged content
 
 
 def _is_regular(st: os.stat_result) -> bool:
@@ -131,6 +132,12 @@ def worktree_changes(repo, index: Index, untracked: bool = True, ignored: bool =
     def check(rel: str, e: tuple, st: os.stat_result) -> None:
         if stat_matches(e, st) and not (idx_mtime == 0 or e[2] >= idx_mtime):
             return
+        if e[8] & FLAG_POINTER:
+            from .pointer import points_to
+
+            if points_to(repo.fspath(rel), "sha256:" + e[6].hex(), st):
+                ch.lazy.append(rel)  # a lazy pointer, not a modification
+                return
         # stat changed or racy: the content decides
         if st.st_size != e[1]:
             ch.modified.append(rel)

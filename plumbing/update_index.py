@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import click
 
 from mops.errors import NotFound, UsageError
-from mops.index import Index, stat_matches
+from mops.index import FLAG_POINTER, Index, stat_matches
 
 
 @dataclass
@@ -45,6 +45,9 @@ def stage_paths(repo, index: Index, rels: list[str], progress=None, result: Inde
             if not statmod.S_ISREG(st.st_mode):
                 raise UsageError(f"{rel}: not a regular file")
             old = ents.get(rel)
+            if old is not None and old[8] & FLAG_POINTER and _still_pointer(full, old, st):
+                res.unchanged += 1  # a lazy pointer stands for the staged content: never stage the pointer
+                continue
             if old is not None and stat_matches(old, st) and not index.is_racy(old):
                 res.unchanged += 1
                 if progress:
@@ -75,6 +78,12 @@ def _check_utf8(rels: list[str]) -> None:
                 shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
                 raise UsageError(f"{shown}: file name is not valid UTF-8; a bundle holds UTF-8 paths only",
                                  hint="rename the file, or add it to .modelopsignore") from None
+
+
+def _still_pointer(full: str, old: tuple, st) -> bool:
+    from mops.pointer import points_to
+
+    return points_to(full, "sha256:" + old[6].hex(), st)
 
 
 def update_index(repo, paths: list[str], add: bool = False, remove: bool = False, refresh: bool = False) -> IndexUpdate:

@@ -18,6 +18,7 @@ class Status:
     untracked: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     remote: dict | None = None
+    bundle_digest: str | None = None  # the bundle synced with (base_digest is a tree after a limited pull)
 
     @property
     def clean(self) -> bool:
@@ -54,6 +55,7 @@ def status(repo, untracked_files: bool = False, ignored: bool = False, remote: b
     if ch.refreshed:
         _refresh_quietly(repo, index, ch.refreshed)
     st = Status(repo.refs.head(), repo.refs.base_digest())
+    st.bundle_digest = repo.refs.bundle_digest()
     st.staged = _staged_changes(repo, index, st.base_digest, index_map, tree_changes)
     st.unstaged = sorted([("M", p) for p in ch.modified] + [("D", p) for p in ch.deleted], key=lambda t: t[1])
     st.untracked = ch.untracked if untracked_files else _collapse_untracked(ch.untracked, index.entries)
@@ -139,9 +141,11 @@ def render_human(st: Status, root, show_ignored: bool) -> None:
     w = sys.stdout.write
     if st.base_ref:
         short = st.base_ref.removeprefix("refs/remotes/")
-        w(f"On bundle {short} ({st.base_digest[:19] if st.base_digest else 'unknown'})\n")
+        shown = st.bundle_digest or st.base_digest
+        partial = " — partly pulled (a limited pull)" if st.bundle_digest and st.base_digest != st.bundle_digest else ""
+        w(f"On bundle {short} ({shown[:19] if shown else 'unknown'}){partial}\n")
     elif st.base_digest:
-        w(f"On bundle {st.base_digest[:19]} (pulled by digest)\n")
+        w(f"On bundle {(st.bundle_digest or st.base_digest)[:19]} (pulled by digest)\n")
     else:
         w("No bundle pushed or pulled yet\n")
     if st.remote is not None:

@@ -106,18 +106,21 @@ def verify_project(repo, role: str | None = None, full: bool = False) -> VerifyR
         for rel in ch.deleted:
             report.mismatches.append({"path": rel, "digest": index.get(rel).digest, "where": "worktree",
                                       "problem": "deleted from the worktree"})
-    head = repo.refs.head()
-    base = repo.refs.base_digest()
-    if head and base:
+    info = repo.refs.head_info()
+    head, base = info.get("ref"), repo.refs.bundle_digest()  # the bundle synced with (a manifest)
+    if base:
+        from mops.reference import parse_remote
         from mops.remotes import resolve_remote
 
         remote = None
-        parts = head.split("/")
-        if head.startswith("refs/remotes/") and len(parts) >= 4:
-            try:
+        parts = (head or "").split("/")
+        try:
+            if info.get("remote"):
+                remote = parse_remote(info["remote"], str(repo.root))
+            elif head and head.startswith("refs/remotes/") and len(parts) >= 4:
                 _n, remote = resolve_remote(repo, parts[2])
-            except Exception:  # noqa: BLE001 — a remote given by URL and since removed: use origin
-                remote = None
+        except Exception:  # noqa: BLE001 — a remote given by URL and since removed: use origin
+            remote = None
         ref = f"{remote.url}@{base}" if remote is not None else base
         report.ref = ref
         verify_bundle(ref, repo, role, full, report, remote)

@@ -469,3 +469,24 @@ def test_typed_relative_oci_paths_follow_the_cwd(tmp_path, run, monkeypatch):
     assert run("remote", "add", "here", "oci:./lay").code == 0
     monkeypatch.chdir(root)
     assert run("ls-remote", "here").out.strip().endswith("v1")
+
+
+def test_push_after_a_limited_pull_is_refused(laptop, run, monkeypatch, tmp_path, store):
+    write("a.txt", "1")
+    write("c.txt", "1")
+    run("add", ".")
+    run("push")
+    worker = clone(run, monkeypatch, tmp_path, store)
+    run("pull")
+    monkeypatch.chdir(laptop)
+    write("a.txt", "2")
+    write("c.txt", "2")
+    run("add", ".")
+    run("push")
+    monkeypatch.chdir(worker)
+    assert run("pull", "origin", "latest", "a.txt").code == 0
+    assert "partly pulled" in run("status").out
+    assert run("push").code == 12  # would revert c.txt
+    assert run("pull", "origin", "latest", "--", ".").code == 0  # `.` at the root means everything
+    assert Path("c.txt").read_text() == "2"
+    assert run("push").code == 0
