@@ -51,8 +51,10 @@ def safe_target(root: str | os.PathLike, rel: str, create_dirs: bool = True) -> 
     return target
 
 
-def write_verified(target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None) -> os.stat_result:
-    """Copy ``source`` to ``target`` atomically, refusing (exit 11) bytes that do not match."""
+def copy_to_temp(target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None,
+                 sync: bool = False) -> str:
+    """Copy ``source`` into a temp file beside ``target`` while hashing it; refuse (exit 11, temp file
+    removed) bytes that do not match ``digest``/``size``.  Returns the temp file, ready to rename."""
     fd, tmp = mkstemp_beside(target)
     h = hashlib.sha256()
     n = 0
@@ -69,15 +71,26 @@ def write_verified(target: Path, source: BinaryIO, digest: str, size: int, mode:
                     progress.advance(len(chunk))
             got = "sha256:" + h.hexdigest()
             if got != digest or n != size:
-                raise IntegrityError(f"{target.name}: downloaded content does not match {digest} (got {got}, {n} bytes)")
-            f.flush()
-            os.fsync(f.fileno())
+                raise IntegrityError(f"{target.name}: content does not match {digest} (got {got}, {n} bytes)")
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o755 if mode == "0755" else 0o644)
-        os.replace(tmp, target)
-        return os.stat(target)
+        return tmp
     except BaseException:
         _unlink_quiet(tmp)
         raise
+
+
+def write_verified(target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None) -> os.stat_result:
+    """Copy ``source`` to ``target`` atomically, refusing (exit 11) bytes that do not match."""
+    tmp = copy_to_temp(target, source, digest, size, mode, progress, sync=True)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+    return os.stat(target)
 
 
 class BatchWriter:
@@ -91,28 +104,7 @@ class BatchWriter:
         self.pending: list[tuple[str, Path, str]] = []  # (tmp, target, mode)
 
     def add(self, target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None) -> None:
-        fd, tmp = mkstemp_beside(target)
-        h = hashlib.sha256()
-        n = 0
-        try:
-            with os.fdopen(fd, "wb") as f:
-                while True:
-                    chunk = source.read(CHUNK)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    f.write(chunk)
-                    n += len(chunk)
-                    if progress is not None:
-                        progress.advance(len(chunk))
-            got = "sha256:" + h.hexdigest()
-            if got != digest or n != size:
-                raise IntegrityError(f"{target.name}: content does not match {digest} (got {got}, {n} bytes)")
-            os.chmod(tmp, 0o755 if mode == "0755" else 0o644)
-        except BaseException:
-            _unlink_quiet(tmp)
-            raise
-        self.pending.append((tmp, target, mode))
+        self.pending.append((copy_to_temp(target, source, digest, size, mode, progress), target, mode))
 
     def commit(self) -> dict[Path, os.stat_result]:
         if not self.pending:

@@ -35,7 +35,10 @@ def _unique(descs: Iterable[Descriptor]) -> list[Descriptor]:
     return list(seen.values())
 
 
-def _run_all(fn, items: list, concurrency: int) -> list:
+def run_bounded(fn, items, concurrency: int = 4) -> list:
+    """``[fn(x) for x in items]`` on at most ``concurrency`` threads, results in order.  The first
+    failure cancels what has not started and is re-raised unchanged (so its exit code survives)."""
+    items = list(items)
     if not items:
         return []
     if concurrency <= 1 or len(items) == 1:
@@ -58,7 +61,7 @@ def missing_blobs(dst, descs: Iterable[Descriptor], known: set[str] | None = Non
     todo = [d for d in _unique(descs) if d.digest not in known]
     if stats is not None:
         stats.checked += len(todo)
-    sizes = _run_all(lambda d: dst.blob_size(d.digest), todo, concurrency)
+    sizes = run_bounded(lambda d: dst.blob_size(d.digest), todo, concurrency)
     return [d for d, s in zip(todo, sizes, strict=True) if s is None]
 
 
@@ -87,7 +90,7 @@ def copy_blobs(open_source: Opener, dst, descs: Iterable[Descriptor], known: set
 
         dst.push_blob(d.digest, d.size, opener)
 
-    _run_all(one, todo, concurrency)
+    run_bounded(one, todo, concurrency)
     stats.copied += todo
     stats.bytes_copied += sum(d.size for d in todo)
     return stats

@@ -26,8 +26,7 @@ import hashlib
 import os
 import re
 import stat as statmod
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -815,27 +814,7 @@ def _make_filesystem(kind: str, options: dict[str, Any]):
 # -- many transfers -----------------------------------------------------------------------------------
 
 
-def run_bounded(fn: Callable[[Any], Any], items: Iterable[Any], concurrency: int = 4) -> list[Any]:
-    """``[fn(x) for x in items]`` on at most ``concurrency`` threads, results in order.
-
-    The first failure cancels what has not started and is re-raised unchanged (so its exit code
-    survives); transfers already running finish their own cleanup (temp files, aborted uploads).
-    """
-    items = list(items)
-    if not items:
-        return []
-    if concurrency <= 1 or len(items) == 1:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
-        futs = [pool.submit(fn, x) for x in items]
-        _done, pending = wait(futs, return_when=FIRST_EXCEPTION)
-        for f in pending:
-            f.cancel()
-        for f in futs:
-            if f.done() and not f.cancelled() and f.exception() is not None:
-                raise f.exception()
-        return [f.result() for f in futs]
-
+from .copy import run_bounded  # noqa: E402,F401  (re-exported: one bounded pool for registry and store transfers)
 
 # -- remembered etags ---------------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ def upload_files(repo, tree, index, progress=None) -> int:
 
 
 def _run(fn, items, n):
-    from .external import run_bounded
+    from .copy import run_bounded
 
     return run_bounded(fn, items, n)
 
