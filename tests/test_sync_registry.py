@@ -199,3 +199,19 @@ def test_skopeo_interop(laptop, run, registry, remote, tmp_path):
     subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{remote}:v1", f"oci:{out}:v1"],
                    check=True, capture_output=True)
     assert (out / "blobs" / "sha256" / digest.split(":")[1]).read_bytes() == raw
+
+
+def test_stock_oras_client_rebuilds_the_tree(laptop, run, remote, tmp_path):
+    """Layer titles are the full relative paths, so an ORAS client that knows nothing of mops
+    recreates the tree (registry-stored files; the config is mops' own)."""
+    import oras.client
+
+    write("models/sir.py", "beta = 0.3\n")
+    write("data/cases.csv", "day,cases\n1,3\n")
+    run("add", ".")
+    assert run("push", "--tag", "v1").code == 0
+    out = tmp_path / "oras-out"
+    client = oras.client.OrasClient(hostname=remote.split("/")[0], insecure=True)
+    client.pull(target=f"{remote}:v1", outdir=str(out))
+    assert (out / "models/sir.py").read_text() == "beta = 0.3\n"
+    assert (out / "data/cases.csv").read_text() == "day,cases\n1,3\n"
