@@ -106,6 +106,10 @@ class BatchWriter:
     def add(self, target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None) -> None:
         self.pending.append((copy_to_temp(target, source, digest, size, mode, progress), target, mode))
 
+    def adopt(self, tmp: str, target: Path, mode: str = "0644") -> None:
+        """Take over an already verified temp file (e.g. a download) to rename with the rest."""
+        self.pending.append((tmp, target, mode))
+
     def commit(self) -> dict[Path, os.stat_result]:
         if not self.pending:
             return {}

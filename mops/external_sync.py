@@ -57,12 +57,17 @@ def _run(fn, items, n):
     return run_bounded(fn, items, n)
 
 
-def materialize_external(repo, tree, paths, lazy: bool = False, root=None, progress=None) -> dict[str, os.stat_result | None]:
+def materialize_external(repo, tree, paths, lazy: bool = False, root=None, progress=None, batch=None) -> dict[str, os.stat_result | None]:
     """Write the external files ``paths`` of ``tree`` under ``root`` (default: the project).
 
-    Without ``lazy`` each file is downloaded to a temp file beside its destination, verified, then
-    renamed into place; with ``lazy`` a small pointer file stands in for it (docs/FORMAT.md).
-    Returns {path: stat of what was written}."""
+    Without ``lazy`` each file is downloaded to a temp file beside its destination and verified;
+    with ``lazy`` a small pointer file stands in for it (docs/FORMAT.md).  With a ``batch``
+    (checkout.BatchWriter) nothing becomes visible here: the verified temp files join the batch and
+    appear with its commit, so a failure leaves the worktree as it was.  Without one each file is
+    renamed into place as soon as it is verified.  Returns {path: stat, or None when batched}."""
+    import io
+    import uuid
+
     from .checkout import safe_target
     from .pointer import Pointer
     from .pointer import write as write_pointer
@@ -73,13 +78,25 @@ def materialize_external(repo, tree, paths, lazy: bool = False, root=None, progr
     if lazy:
         for f in files:
             target = safe_target(root, f.path)
-            out[f.path] = write_pointer(target, Pointer(f.digest, f.size, f.uri, f.path),
-                                        mode=0o755 if f.mode == "0755" else 0o644)
+            ptr = Pointer(f.digest, f.size, f.uri, f.path)
+            if batch is not None:
+                data = ptr.to_bytes()
+                from . import digest as dg
+
+                batch.add(target, io.BytesIO(data), dg.of_bytes(data), len(data), f.mode)
+                out[f.path] = None
+            else:
+                out[f.path] = write_pointer(target, ptr, mode=0o755 if f.mode == "0755" else 0o644)
         return out
     for _url, (store, recs) in _stores(repo, files).items():
         def one(f):
             target = safe_target(root, f.path)
-            return f.path, store.download(f.digest, f.size, target, mode=f.mode, progress=progress)
+            if batch is None:
+                return f.path, store.download(f.digest, f.size, target, mode=f.mode, progress=progress)
+            staged = target.with_name(f".{target.name}.mops-{uuid.uuid4().hex[:12]}")
+            store.download(f.digest, f.size, staged, mode=f.mode, progress=progress)
+            batch.adopt(str(staged), target, f.mode)
+            return f.path, None
 
         for path, st in _run(one, recs, concurrency(repo)):
             out[path] = st

@@ -471,20 +471,25 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
         pf = _progress_factory()
         with pf(f"Pulling {selector}", res.bytes_written) as bar:
             fetch_into_store(repo, target, digest, reg, bar)
+            # every file is verified into a temp file first; all appear together, or none does
             with BatchWriter() as batch:
                 for f in reg:
                     with repo.objects.open(f.digest) as src:
                         batch.add(safe_target(repo.root, f.path), src, f.digest, f.size, f.mode)
-                for dest, st in batch.commit().items():
-                    p = dest.relative_to(repo.root).as_posix()
-                    index.entries[p] = entry_from_stat(st, theirs.files[p].digest, STORAGE_REGISTRY)
-            if ext:
-                from .external_sync import materialize_external
+                if ext:
+                    from .external_sync import materialize_external
 
-                for p, st in materialize_external(repo, theirs, ext, lazy=lazy).items():
-                    e = entry_from_stat(st, theirs.files[p].digest, STORAGE_EXTERNAL, FLAG_POINTER if lazy else 0)
+                    materialize_external(repo, theirs, ext, lazy=lazy, progress=bar, batch=batch)
+                written = batch.commit()
+            for dest, st in written.items():
+                p = dest.relative_to(repo.root).as_posix()
+                f = theirs.files[p]
+                if f.storage == "registry":
+                    index.entries[p] = entry_from_stat(st, f.digest, STORAGE_REGISTRY)
+                else:
+                    e = entry_from_stat(st, f.digest, STORAGE_EXTERNAL, FLAG_POINTER if lazy else 0)
                     # a pointer's entry keeps the content's size: write-tree and ls-files read it
-                    index.entries[p] = e._replace(size=theirs.files[p].size) if lazy else e
+                    index.entries[p] = e._replace(size=f.size) if lazy else e
         for p, a in res.actions.items():
             if a in ("same", "chmod"):
                 f = theirs.files[p]

@@ -147,3 +147,25 @@ def test_no_credentials_anywhere_after_push(s3_store, run, monkeypatch, tmp_path
         for p in root.rglob("*"):
             if p.is_file():
                 assert secret.encode() not in p.read_bytes(), p
+
+
+def test_pull_with_store_unreachable_exits_3_and_leaves_nothing(s3_store, run, monkeypatch, tmp_path, layout):
+    import socket
+
+    make_project(run, monkeypatch, tmp_path / "laptop", layout, s3_store)
+    write("w.bin", os.urandom(10_000))
+    write("small.txt", "registry")
+    run("add", ".")
+    assert run("push").code == 0
+    worker = make_project(run, monkeypatch, tmp_path / "worker", layout, s3_store)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    run("config", "set", "storage.options.endpoint_url", f"http://127.0.0.1:{port}")
+    r = run("pull")
+    assert r.code == 3, r.err
+    assert s3_store.url in r.err
+    assert not (worker / "w.bin").exists()
+    assert not [p for p in worker.iterdir() if p.name.startswith(".w.bin")]
+    assert run("status", "--porcelain").out == ""  # nothing half-applied: index and base unchanged
