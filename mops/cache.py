@@ -9,6 +9,7 @@ Every project and every worker process on the machine shares it.  Layout (docs/W
     bundles/<hex>.json               the objects of a bundle; its mtime is the bundle's last use (LRU)
     materialized/<key>.json          completion markers of materialized directories (never in DEST)
     checkouts/<hex>[@role]/          where ``mops.ensure_local`` materializes when given no directory
+    etags.json                       external objects' etags seen when their bytes verified (``verify``)
 
 An object becomes visible only after its bytes were hashed and matched the digest, fsynced and
 renamed: a reader never sees a partial or wrong object, whatever was killed when.  Locks are
@@ -181,9 +182,11 @@ class Cache:
                         chunk = src.read(dg.CHUNK)
                     if not chunk:
                         break
+                    n += len(chunk)
+                    if n > size:  # longer than recorded: wrong already, stop reading it
+                        break
                     hasher.update(chunk)
                     out.write(chunk)
-                    n += len(chunk)
                     if progress is not None:
                         progress.advance(len(chunk))
                 got_digest = "sha256:" + hasher.hexdigest()
@@ -202,6 +205,30 @@ class Cache:
         except BaseException:
             _unlink_quiet(str(tmp))
             raise
+
+    # -- external objects' etags ----------------------------------------------------------------
+    def etag_book(self):
+        """uri → (size, etag) of external objects whose bytes verified on this machine: a plain
+        ``verify`` catches an object rewritten with bytes of the same size without reading it."""
+        from .external import EtagBook
+
+        return EtagBook(self.root / "etags.json")
+
+    def record_etags(self, etags: dict[str, tuple[int, str]]) -> None:
+        """Merge ``etags`` into the book under a lock (many processes record at once)."""
+        if not etags:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with Flock(self._lock_path_made("etags")):
+            book = self.etag_book()
+            for uri, (size, etag) in etags.items():
+                book.record(uri, size, etag)
+            book.save()
+
+    def _lock_path_made(self, name: str) -> Path:
+        p = self._lock_path(name)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
 
     # -- bundles: last use and completion markers ---------------------------------------------
     def touch_bundle(self, manifest_digest: str, digests: list[str]) -> None:

@@ -3,12 +3,16 @@
     result = materialize("ghcr.io/acme/sir@sha256:…", "/scratch/sir")
     digest, path = result
 
-No project is needed.  Blobs are fetched once into the shared cache (``mops.cache``) — verified,
-read-only — and reach DEST by reflink, else hardlink, else copy.  DEST receives the bundle's files
-and nothing else; the completion marker lives in the cache.  Under the destination's lock the
-marker is dropped before the first change and written after the last, so a directory is either
-known complete or redone by the next run.  Files already right are not rewritten; a differing file
-stops the run (exit 12) before anything changes unless ``overwrite``; ``mirror`` deletes extras.
+No project is needed.  Blobs — registry layers and external objects alike — are fetched once
+into the shared cache (``mops.cache``), verified, read-only, and reach DEST by reflink, else
+hardlink, else copy.  Every object is fetched before DEST is touched, so an unreachable store or a
+corrupt object fails the run with DEST as it was.  DEST receives the bundle's files and nothing
+else; the completion marker lives in the cache.  Under the destination's lock the marker is dropped
+before the first change and written after the last, so a directory is either known complete or
+redone by the next run.  Files already right are not rewritten; a differing file stops the run
+(exit 12) before anything changes unless ``overwrite``; ``mirror`` deletes extras.  With ``lazy``,
+external files are written as pointer files (``mops.pointer``); a later run without ``lazy``
+replaces those pointers with verified content.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from . import digest as dg
 from .bundle import FileRecord, Tree, is_bundle_manifest, parse_manifest, parse_tree
 from .cache import Cache
 from .checkout import safe_target
-from .errors import ConflictError, IntegrityError, NotFound, UsageError
+from .errors import AuthError, ConflictError, IntegrityError, NotFound, RemoteUnavailable, UsageError
 from .fsutil import _unlink_quiet, fsync_dir, try_reflink
 
 LINK_MODES = ("auto", "reflink", "hardlink", "copy")
@@ -42,6 +46,7 @@ class MaterializeResult:
     role: str | None = None
     files: int = 0
     written: list[str] = field(default_factory=list)
+    pointers: list[str] = field(default_factory=list)  # external files written as lazy pointers
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     chmod: list[str] = field(default_factory=list)
@@ -58,7 +63,7 @@ class MaterializeResult:
 
     def to_json(self) -> dict:
         return {"digest": self.digest, "path": self.path, "resolved": self.name, "role": self.role, "files": self.files,
-                "written": self.written, "unchanged": len(self.unchanged), "removed": self.removed, "chmod": self.chmod,
+                "written": self.written, "pointers": self.pointers, "unchanged": len(self.unchanged), "removed": self.removed, "chmod": self.chmod,
                 "linked": self.linked, "objects_fetched": self.objects_fetched, "bytes_fetched": self.bytes_fetched,
                 "dry_run": self.dry_run, "up_to_date": self.up_to_date, "seconds": round(self.seconds, 3)}
 
@@ -71,6 +76,7 @@ class Source:
         self.repo, self.cache, self.remote = repo, cache, remote
         self._target = None
         self._stores: dict[str, object] = {}
+        self.etags: dict[str, tuple[int, str]] = {}  # uri → (size, etag) seen just before a download
 
     def target(self):
         if self._target is None:
@@ -87,8 +93,33 @@ class Source:
         if self.repo is not None and self.repo.objects.has(d):
             return lambda: self.repo.objects.open(d)
         if f.storage == "external":
-            return lambda: self.store_for(f.uri).open(d)
+            return lambda: self.open_external(f)
         return lambda: self.target().fetch_blob(d, f.size)
+
+    def open_external(self, f: FileRecord):
+        """A reader of an external object.  Its size is checked first (a wrong object is not
+        downloaded at all) and its etag noted, to be remembered once the bytes have verified."""
+        from .external import READ_CHUNK, split_uri
+
+        _url, d = split_uri(f.uri)
+        if d != f.digest:
+            raise UsageError(f"{f.path}: external uri {f.uri} names {d}, but the file's digest is {f.digest}")
+        store = self.store_for(f.uri)
+        try:
+            info = store.stat(f.digest)
+            if info is None:
+                probe_missing(store, f.digest)
+        except (RemoteUnavailable, AuthError) as e:  # say which file needed the store
+            raise type(e)(f"{f.path}: {e.message}", hint=e.hint) from None
+        if info is None:
+            raise IntegrityError(f"{f.path}: {f.uri} is missing from the external store",
+                                 hint="push the bundle again from a project that has the file (mops push)")
+        if info.size != f.size:
+            raise IntegrityError(f"{f.path}: {f.uri} has {info.size} bytes, the bundle records {f.size}; nothing was written",
+                                 hint="the object in the store was changed or damaged: delete it and push the bundle again")
+        if info.etag:
+            self.etags[f.uri] = (f.size, info.etag)
+        return Rechunked(store.open(f.digest), READ_CHUNK)
 
     def store_for(self, uri: str):
         from .external import open_store, options_for, split_uri
@@ -110,6 +141,43 @@ class Source:
             else:
                 self.cache.ensure(d, size, lambda: self.target().fetch_blob(d, size), what=what)
         return self.cache.read_bytes(d)
+
+
+def probe_missing(store, digest: str) -> None:
+    """An object ``stat`` did not find: raise RemoteUnavailable (3) if the store itself is absent
+    (an unmounted ``file://`` share answers every stat with "no such file"); return if it is only
+    the object that is missing."""
+    try:
+        store.open(digest).close()
+    except IntegrityError:
+        pass
+
+
+class Rechunked:
+    """Serve small reads from big ones: the cache reads 1 MiB at a time, while a ranged-GET store
+    (Azure, GCS) costs a request per read, so the store is read ``chunk`` bytes at a time."""
+
+    def __init__(self, f, chunk: int):
+        self.f, self.chunk = f, chunk
+        self.buf = memoryview(b"")
+
+    def read(self, n: int = -1):
+        if not self.buf:
+            self.buf = memoryview(self.f.read(self.chunk))
+        if n is None or n < 0 or n >= len(self.buf):
+            out, self.buf = self.buf, memoryview(b"")
+        else:
+            out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def close(self) -> None:
+        self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 @dataclass
@@ -191,6 +259,7 @@ def _default_remote(repo):
 @dataclass
 class Plan:
     write: list[FileRecord] = field(default_factory=list)
+    pointers: list[FileRecord] = field(default_factory=list)  # lazy: external files to write as pointers
     same: list[FileRecord] = field(default_factory=list)
     chmod: list[FileRecord] = field(default_factory=list)
     conflicts: dict[str, str] = field(default_factory=dict)
@@ -202,23 +271,35 @@ def _want_exec(f: FileRecord) -> bool:
     return f.mode == "0755"
 
 
-def plan(dest: Path, files: list[FileRecord], cache: Cache, marker: dict | None, overwrite: bool, mirror: bool) -> Plan:
+def plan(dest: Path, files: list[FileRecord], cache: Cache, marker: dict | None, overwrite: bool, mirror: bool,
+         lazy: bool = False) -> Plan:
     pl = Plan()
     recorded = (marker or {}).get("files") or {}
     dirs: set[Path] = {dest}
     for f in files:
         target = safe_target(dest, f.path, create_dirs=False)
         dirs.add(target.parent)
+        # what a file that is missing or to be replaced becomes: content, or (lazy) a pointer
+        fresh = pl.pointers if lazy and f.storage == "external" else pl.write
         try:
             st = os.lstat(target)
         except FileNotFoundError:
-            pl.write.append(f)
+            fresh.append(f)
             continue
         except NotADirectoryError:
             raise UsageError(f"{f.path}: a file in {dest} is where a directory is needed") from None
         if not statmod.S_ISREG(st.st_mode):
             why = "a symbolic link" if statmod.S_ISLNK(st.st_mode) else "not a regular file"
-            (pl.write.append(f) if overwrite else pl.conflicts.__setitem__(f.path, f"{why} is in the way"))
+            (fresh.append(f) if overwrite else pl.conflicts.__setitem__(f.path, f"{why} is in the way"))
+            continue
+        if f.storage == "external" and st.st_size != f.size and _is_pointer_to(target, st, f.digest):
+            # our own lazy pointer: right as it is for --lazy, replaced by the content otherwise
+            if not lazy:
+                pl.write.append(f)
+            elif bool(st.st_mode & 0o111) != _want_exec(f):
+                pl.chmod.append(f)
+            else:
+                pl.same.append(f)
             continue
         same = _is_same(f, target, st, cache, recorded.get(f.path))
         if same:
@@ -227,7 +308,7 @@ def plan(dest: Path, files: list[FileRecord], cache: Cache, marker: dict | None,
             else:
                 pl.same.append(f)
         elif overwrite:
-            pl.write.append(f)
+            fresh.append(f)
         else:
             pl.conflicts[f.path] = "differs from the bundle"
     for d in dirs:
@@ -249,6 +330,12 @@ def plan(dest: Path, files: list[FileRecord], cache: Cache, marker: dict | None,
                     pl.extras.append(rel)
         pl.extras.sort()
     return pl
+
+
+def _is_pointer_to(target: Path, st: os.stat_result, digest: str) -> bool:
+    from .pointer import points_to
+
+    return points_to(target, digest, st)
 
 
 def _is_same(f: FileRecord, target: Path, st: os.stat_result, cache: Cache, rec) -> bool:
@@ -287,6 +374,22 @@ class Placer:
             raise
         self.counts[how] = self.counts.get(how, 0) + 1
         return how
+
+    def place_pointer(self, target: Path, f: FileRecord) -> None:
+        """A lazy pointer at ``target`` (mops.pointer's format), through a temp name like any file."""
+        from .pointer import Pointer
+
+        tmp = target.parent / f".{target.name}.mops-{secrets.token_hex(4)}"
+        try:
+            with open(tmp, "xb") as out:
+                out.write(Pointer(f.digest, f.size, f.uri, f.path).to_bytes())
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o755 if _want_exec(f) else 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            _unlink_quiet(str(tmp))
+            raise
 
     def _make(self, obj: Path, tmp: Path, f: FileRecord) -> str:
         mode = 0o755 if _want_exec(f) else 0o644
@@ -337,9 +440,6 @@ def materialize(ref: str, dest: str | os.PathLike, role: str | None = None, mirr
         repo = find_repo_or_none()
     if link not in LINK_MODES:
         raise UsageError(f"invalid link mode {link!r}: auto, reflink, hardlink or copy")
-    if lazy:
-        raise UsageError("--lazy is not available in materialize yet: pointer files need mops.pointer",
-                         hint="materialize without --lazy")
     cache = cache or Cache.open(repo)
     dest = Path(os.path.abspath(os.fspath(dest)))
     if dest.exists() and not dest.is_dir():
@@ -350,68 +450,109 @@ def materialize(ref: str, dest: str | os.PathLike, role: str | None = None, mirr
     files = select(res_.tree, role)
     res = MaterializeResult(res_.digest, str(dest), res_.name, role, files=len(files), dry_run=dry_run)
     if dry_run:
-        pl = plan(dest, files, cache, cache.read_marker(dest) if dest.is_dir() else None, overwrite, mirror)
+        pl = plan(dest, files, cache, cache.read_marker(dest) if dest.is_dir() else None, overwrite, mirror, lazy)
         _raise_conflicts(pl, dest)
         res.written = [f.path for f in pl.write]
+        res.pointers = [f.path for f in pl.pointers]
         res.unchanged = [f.path for f in pl.same]
         res.chmod = [f.path for f in pl.chmod]
         res.removed = pl.extras if mirror else []
         res.seconds = time.monotonic() - t0
         return res
-    dest.mkdir(parents=True, exist_ok=True)
-    with cache.dest_lock(dest):
-        marker = cache.read_marker(dest)
-        pl = plan(dest, files, cache, marker, overwrite, mirror)
-        _raise_conflicts(pl, dest)
-        key = {"digest": res_.digest, "role": role, "link": link}
-        if (marker and all(marker.get(k) == v for k, v in key.items()) and not pl.write and not pl.chmod
-                and not (mirror and pl.extras) and not pl.stale_tmp):
-            res.unchanged = [f.path for f in pl.same]
-            res.up_to_date = True
-            cache.touch_bundle(res_.digest, res_.object_digests())
-            res.seconds = time.monotonic() - t0
-            return res
-        cache.drop_marker(dest)  # from here until the new marker, the directory counts as incomplete
-        for p in pl.stale_tmp:
-            _unlink_quiet(str(p))
-        _fetch(res_, pl.write, cache, progress_factory, concurrency or _concurrency(repo), res)
-        placer = Placer(link)
-        touched_dirs: set[Path] = set()
-        for f in pl.write:
-            target = safe_target(dest, f.path, create_dirs=True)
-            obj = cache.object_path(f.digest)
-            try:
-                placer.place(obj, target, f)
-            except FileNotFoundError:
-                if obj.exists():
-                    raise
-                # evicted by a concurrent gc --cache between fetch and link: fetch it again
-                cache.ensure(f.digest, f.size, res_.source.opener(f), what=f.path)
-                placer.place(obj, target, f)
-            touched_dirs.add(target.parent)
-            res.written.append(f.path)
-        for f in pl.chmod:
-            os.chmod(safe_target(dest, f.path, create_dirs=False), 0o755 if _want_exec(f) else 0o644)
-            res.chmod.append(f.path)
-        if mirror:
-            for rel in pl.extras:
-                _unlink_quiet(str(dest / rel))
-                res.removed.append(rel)
-            _prune_empty_dirs(dest, {str(dest / f.path).rsplit(os.sep, 1)[0] for f in files})
-        if res.removed:
-            touched_dirs.add(dest)
-        for d in touched_dirs:  # the renames are durable before the marker says "complete"
-            fsync_dir(d)
-        rec = {}
-        for f in files:
-            st = os.lstat(dest / f.path)
-            rec[f.path] = [f.digest, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-        cache.write_marker(dest, {**key, "name": res_.name, "files": rec, "time": int(time.time())})
-        cache.touch_bundle(res_.digest, res_.object_digests())
-        res.unchanged = [f.path for f in pl.same]
-        res.linked = placer.counts
+    created = _make_dest(dest)
+    try:
+        with cache.dest_lock(dest):
+            _materialize_locked(res_, dest, files, cache, res, role, mirror, overwrite, lazy, link, progress_factory,
+                                concurrency or _concurrency(repo))
+    except BaseException:
+        if created:  # a run that failed before writing anything leaves no empty DEST behind
+            _rmdirs_quiet(dest, created)
+        raise
     res.seconds = time.monotonic() - t0
     return res
+
+
+def _make_dest(dest: Path) -> Path | None:
+    """Create ``dest`` (and parents); return the topmost directory created, or None."""
+    top = None
+    p = dest
+    while not p.exists():
+        top = p
+        p = p.parent
+    dest.mkdir(parents=True, exist_ok=True)
+    return top
+
+
+def _rmdirs_quiet(dest: Path, top: Path) -> None:
+    p = dest
+    while True:
+        try:
+            os.rmdir(p)
+        except OSError:
+            return
+        if p == top:
+            return
+        p = p.parent
+
+
+def _materialize_locked(res_: Resolved, dest: Path, files: list[FileRecord], cache: Cache, res: MaterializeResult,
+                        role, mirror: bool, overwrite: bool, lazy: bool, link: str, progress_factory, concurrency: int) -> None:
+    marker = cache.read_marker(dest)
+    pl = plan(dest, files, cache, marker, overwrite, mirror, lazy)
+    _raise_conflicts(pl, dest)
+    key = {"digest": res_.digest, "role": role, "link": link}
+    if (marker and all(marker.get(k) == v for k, v in key.items()) and not pl.write and not pl.pointers
+            and not pl.chmod and not (mirror and pl.extras) and not pl.stale_tmp):
+        res.unchanged = [f.path for f in pl.same]
+        res.up_to_date = True
+        cache.touch_bundle(res_.digest, res_.object_digests())
+        return
+    # every object is in the cache, verified, before DEST changes: a store that is down or an
+    # object that is corrupt fails the run with DEST (and its marker) exactly as they were
+    _fetch(res_, pl.write, cache, progress_factory, concurrency, res)
+    cache.drop_marker(dest)  # from here until the new marker, the directory counts as incomplete
+    for p in pl.stale_tmp:
+        _unlink_quiet(str(p))
+    placer = Placer(link)
+    touched_dirs: set[Path] = set()
+    for f in pl.write:
+        target = safe_target(dest, f.path, create_dirs=True)
+        obj = cache.object_path(f.digest)
+        try:
+            placer.place(obj, target, f)
+        except FileNotFoundError:
+            if obj.exists():
+                raise
+            # evicted by a concurrent gc --cache between fetch and link: fetch it again
+            cache.ensure(f.digest, f.size, res_.source.opener(f), what=f.path)
+            placer.place(obj, target, f)
+        touched_dirs.add(target.parent)
+        res.written.append(f.path)
+    for f in pl.pointers:
+        target = safe_target(dest, f.path, create_dirs=True)
+        placer.place_pointer(target, f)
+        touched_dirs.add(target.parent)
+        res.pointers.append(f.path)
+    for f in pl.chmod:
+        os.chmod(safe_target(dest, f.path, create_dirs=False), 0o755 if _want_exec(f) else 0o644)
+        res.chmod.append(f.path)
+    if mirror:
+        for rel in pl.extras:
+            _unlink_quiet(str(dest / rel))
+            res.removed.append(rel)
+        _prune_empty_dirs(dest, {str(dest / f.path).rsplit(os.sep, 1)[0] for f in files})
+    if res.removed:
+        touched_dirs.add(dest)
+    for d in touched_dirs:  # the renames are durable before the marker says "complete"
+        fsync_dir(d)
+    rec = {}
+    for f in files:
+        st = os.lstat(dest / f.path)
+        rec[f.path] = [f.digest, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    cache.write_marker(dest, {**key, "name": res_.name, "files": rec, "time": int(time.time())})
+    cache.touch_bundle(res_.digest, res_.object_digests())
+    res.unchanged = [f.path for f in pl.same]
+    res.linked = placer.counts
 
 
 def _raise_conflicts(pl: Plan, dest: Path) -> None:
@@ -446,7 +587,8 @@ def _fetch(res_: Resolved, files: list[FileRecord], cache: Cache, progress_facto
 
     with bar_cm as bar:
         def one(f: FileRecord) -> bool:
-            _p, fetched = cache.ensure(f.digest, f.size, res_.source.opener(f), bar, what=f.path)
+            what = f"{f.path} from {f.uri}" if f.storage == "external" else f.path
+            _p, fetched = cache.ensure(f.digest, f.size, res_.source.opener(f), bar, what=what)
             return fetched
 
         items = list(need.values())
@@ -462,6 +604,8 @@ def _fetch(res_: Resolved, files: list[FileRecord], cache: Cache, progress_facto
                 if fut.result():
                     res.objects_fetched += 1
                     res.bytes_fetched += f.size
+    if res_.source.etags:  # every download verified: remember what the store called those objects
+        cache.record_etags(res_.source.etags)
 
 
 def _prune_empty_dirs(dest: Path, keep: set[str]) -> None:

@@ -34,16 +34,11 @@ def archive_kind(path: str | os.PathLike) -> str:
 
 
 def pointer_bytes(f) -> bytes:
-    """The pointer file of an external file (mops.pointer's format when available)."""
-    try:
-        from mops import pointer  # type: ignore[attr-defined]
+    """The pointer file that stands for external file ``f`` (mops.pointer's format, docs/FORMAT.md):
+    the same bytes ``materialize --lazy`` writes, so an imported archive's pointers are recognised."""
+    from mops.pointer import Pointer
 
-        return pointer.pointer_bytes(f)
-    except (ImportError, AttributeError):
-        from mops.bundle import canonical_json
-
-        return canonical_json({"schema": "mops.pointer/v1", "path": f.path, "digest": f.digest, "size": f.size,
-                               "uri": f.uri}) + b"\n"
+    return Pointer(f.digest, f.size, f.uri, f.path).to_bytes()
 
 
 def tar_info(path: str, size: int, mode: str) -> tarfile.TarInfo:
@@ -126,6 +121,9 @@ def export(repo, ref: str | None, out_path: str | os.PathLike, index: bool = Fal
         source = "index"
 
         def opener_for(f):
+            ptr = lazy_in_worktree(repo, f)
+            if ptr is not None:  # only a pointer is here (a lazy pull): the content is in its store
+                return lambda: fetched_external(repo, f, ptr.uri)
             return lambda: open_staged(repo, f.path, idx.get(f.path))
     else:
         from mops.materialize import _fetch, resolve
@@ -138,7 +136,9 @@ def export(repo, ref: str | None, out_path: str | os.PathLike, index: bool = Fal
             objects_fetched = 0
             bytes_fetched = 0
 
-        _fetch(res, wanted, res.source.cache, progress_factory, 4, _Counter())
+        from mops.remotes import concurrency
+
+        _fetch(res, wanted, res.source.cache, progress_factory, concurrency(repo), _Counter())
 
         def opener_for(f):
             return lambda: res.source.cache.open_object(f.digest)
@@ -156,6 +156,32 @@ def export(repo, ref: str | None, out_path: str | os.PathLike, index: bool = Fal
     return ExportResult(str(out_path), source, digest, n, total, pointers)
 
 
+def lazy_in_worktree(repo, f):
+    """The pointer standing for staged file ``f`` when the worktree holds only that (a lazy pull)
+    and the object store lacks the content; else None."""
+    from mops.pointer import load_if_pointer
+
+    if repo.objects.has(f.digest):
+        return None
+    p = load_if_pointer(repo.abspath(f.path))
+    return p if p is not None and p.digest == f.digest and p.size == f.size else None
+
+
+def fetched_external(repo, f, uri: str):
+    """A reader of ``f``'s content fetched from ``uri`` (verified) into the shared cache."""
+    import dataclasses
+
+    from mops.cache import Cache
+    from mops.materialize import Source
+
+    f = dataclasses.replace(f, storage="external", uri=uri)
+    cache = Cache.open(repo)
+    source = Source(repo, cache)
+    cache.ensure(f.digest, f.size, source.opener(f), what=f"{f.path} from {uri}")
+    cache.record_etags(source.etags)
+    return cache.open_object(f.digest)
+
+
 @click.command("export")
 @click.option("--index", "from_index", is_flag=True, help="Export what is staged instead of a bundle.")
 @click.option("--include-external", is_flag=True, help="Put external files' content in the archive, not their pointers.")
@@ -167,12 +193,15 @@ def cli(from_index, include_external, as_json, args):
     The archive's bytes depend only on the files: paths sorted by their
     UTF-8 bytes, mtime 0, uid/gid 0, empty owner names, modes 0644/0755,
     and for .tar.zst a fixed zstd level (3).  The name says the format:
-    .tar or .tar.zst; anything else exits 2.
+    .tar or .tar.zst; anything else exits 2.  External files are stored
+    as pointer files (the format materialize --lazy writes) unless
+    --include-external fetches their content into the archive.
 
     \b
     Example:
       mops export v1 sir-v1.tar.zst
       mops export --index snapshot.tar
+      mops export --include-external v1 full.tar.zst
     """
     from mops.errors import UsageError
     from mops.lookup import find_repo_or_none

@@ -99,44 +99,44 @@ class RemoteGc:
     unreachable_blobs: list[str] = field(default_factory=list)
     unreachable_manifests: list[str] = field(default_factory=list)
     unreachable_external: list[str] = field(default_factory=list)
+    external_store: str | None = None
     deleted: bool = False
     notes: list[str] = field(default_factory=list)
 
 
 def gc_remote(repo, remote_text: str | None = None, prune_now: bool = False) -> RemoteGc:
     """What no tag of the remote reaches: registry blobs and manifests, and objects of the
-    project's external store.  Listed only; deleted with ``prune_now``."""
-    from mops.bundle import parse_manifest, parse_tree
+    project's external store.  Listed only; deleted with ``prune_now``.
+
+    An external store may hold the objects of bundles on every remote the project pushes to, so
+    an object is kept when a tag of *any* configured remote reaches it; if some tag's bundle
+    cannot be read, no external object is listed at all (never delete what might be in use)."""
+    from mops.bundle import parse_manifest
     from mops.errors import MopsError
-    from mops.remotes import open_target, resolve_remote
+    from mops.remotes import configured, open_target, resolve_remote
 
     _name, remote = resolve_remote(repo, remote_text)
     target = open_target(remote, repo)
     res = RemoteGc(str(remote))
     reach: set[str] = set()
-    external: set[str] = set()
     tags = target.tags()
     res.tags = len(tags)
+    manifests: dict[str, bytes] = {}
     for tag in tags:
         digest, mbytes = target.resolve(tag)
         reach.add(digest)
+        manifests[tag] = mbytes
         try:
             m = parse_manifest(mbytes)
         except MopsError:
             continue
         reach.update(b.digest for b in m.blobs())
-        try:
-            with target.fetch_blob(m.config.digest, m.config.size) as f:
-                tree = parse_tree(f.read())
-            external.update(f.digest for f in tree.files.values() if f.storage == "external")
-        except MopsError:
-            continue
     if remote.kind == "oci":
-        manifests = set(target.manifests())
+        listed = set(target.manifests())
         for d in target.blobs():
             if d in reach:
                 continue
-            (res.unreachable_manifests if d in manifests else res.unreachable_blobs).append(d)
+            (res.unreachable_manifests if d in listed else res.unreachable_blobs).append(d)
     else:
         # the distribution API cannot list blobs: offer the manifests this project has seen
         # there that no tag reaches; the registry's own garbage-collect then frees their blobs
@@ -148,15 +148,64 @@ def gc_remote(repo, remote_text: str | None = None, prune_now: bool = False) -> 
     url = repo.config.get("storage.url")
     if url:
         from mops.external import open_store, options_for
+        from mops.reference import parse_remote
+        from mops.remotes import remote_base_dir
 
-        store = open_store(url, options_for(repo.config, url))
-        res.unreachable_external = sorted(d for d in store.digests() if d not in external)
+        targets = [(str(remote), target, manifests)]
+        try:
+            for n, u in sorted(configured(repo).items()):
+                other = parse_remote(u, remote_base_dir(repo))
+                if other != remote:
+                    try:
+                        targets.append((n, open_target(other, repo), None))
+                    except MopsError as e:
+                        raise _Unreadable(f"remote {n} cannot be read ({e})") from None
+            external = set()
+            for where, t, known in targets:
+                try:
+                    external |= external_reach(t, known)
+                except MopsError as e:  # a remote that is down, or no longer there
+                    raise _Unreadable(f"remote {where} cannot be read ({e})") from None
+        except _Unreadable as e:
+            res.notes.append(f"external objects not listed: {e} — an object it uses could be taken for garbage")
+        else:
+            store = open_store(url, options_for(repo.config, url))
+            res.external_store = store.url
+            res.unreachable_external = sorted(d for d in store.digests() if d not in external)
     res.unreachable_blobs.sort()
     res.unreachable_manifests.sort()
     if prune_now:
         _prune(repo, target, remote, res)
         res.deleted = True
     return res
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def external_reach(target, manifests: dict[str, bytes] | None = None) -> set[str]:
+    """The digests of the external files of every tagged bundle of ``target`` (its tags'
+    manifests when already read).  _Unreadable when a tag's bundle cannot be read."""
+    from mops.bundle import is_bundle_manifest, parse_manifest, parse_tree
+    from mops.errors import MopsError
+
+    out: set[str] = set()
+    if manifests is None:
+        manifests = {}
+        for tag in target.tags():
+            manifests[tag] = target.resolve(tag)[1]
+    for tag, mbytes in manifests.items():
+        try:
+            m = parse_manifest(mbytes)
+            if not is_bundle_manifest(m):
+                continue  # not a mops bundle: it records no external files
+            with target.fetch_blob(m.config.digest, m.config.size) as f:
+                tree = parse_tree(f.read())
+        except MopsError as e:
+            raise _Unreadable(f"the bundle tagged {tag} on {target.name} cannot be read ({e})") from None
+        out.update(f.digest for f in tree.files.values() if f.storage == "external")
+    return out
 
 
 def _prune(repo, target, remote, res: RemoteGc) -> None:
@@ -196,7 +245,10 @@ def cli(cache, remote, prune_now, as_json):
     the refs and the reflog do not reach.  --cache trims the shared cache
     ($MOPS_CACHE) to cache.max_size, least recently used first, and
     removes dead downloads.  --remote lists the registry blobs, manifests
-    and external objects no tag reaches; only --prune-now deletes them.
+    and external objects (in storage.url) no tag reaches; only --prune-now
+    deletes them.  An external object is kept while a tag of any of the
+    project's remotes reaches it; if one of them cannot be read, no
+    external object is listed.
 
     \b
     Example:
@@ -227,15 +279,18 @@ def cli(cache, remote, prune_now, as_json):
     if remote:
         rg = gc_remote(open_repo(), None, prune_now)
         doc["remote"] = {"remote": rg.remote, "tags": rg.tags, "blobs": rg.unreachable_blobs, "manifests": rg.unreachable_manifests,
-                         "external": rg.unreachable_external, "deleted": rg.deleted, "notes": rg.notes}
+                         "external": rg.unreachable_external, "external_store": rg.external_store, "deleted": rg.deleted,
+                         "notes": rg.notes}
         if not as_json:
             verb = "deleted" if rg.deleted else "would delete"
             for d in rg.unreachable_manifests:
                 out(f"{verb} manifest {d}")
             for d in rg.unreachable_blobs:
                 out(f"{verb} blob {d}")
+            from mops.external import object_key
+
             for d in rg.unreachable_external:
-                out(f"{verb} external {d}")
+                out(f"{verb} external {d} {rg.external_store}/{object_key(d)}")
             for n in rg.notes:
                 summary(f"note: {n}")
             n = len(rg.unreachable_blobs) + len(rg.unreachable_manifests) + len(rg.unreachable_external)
