@@ -412,3 +412,44 @@ def test_gc_remote_keeps_objects_another_remote_still_tags(file_store, run, monk
     assert doc["external"] == [] and any("archive" in n for n in doc["notes"])
     h = hexof(BIG)
     assert (Path(file_store.url.removeprefix("file://")) / "sha256" / h[:2] / h[2:4] / h).exists()
+
+
+# -- many workers -----------------------------------------------------------------------------------
+
+
+def test_eight_workers_on_a_cold_cache_read_each_s3_object_once(s3_store, run, monkeypatch, tmp_path, layout, cache_dir):
+    import subprocess
+    import sys
+
+    digest = publish(run, monkeypatch, tmp_path, layout, s3_store)
+    bucket = s3_store.url.removeprefix("s3://").split("/")[0]
+    env = {**os.environ, "AWS_ENDPOINT_URL_S3": s3_store.options["endpoint_url"], "MOPS_CACHE": str(cache_dir)}
+    procs = [subprocess.Popen([sys.executable, "-m", "mops", "materialize", f"oci:{layout}@{digest}", f"w{i}"], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(8)]
+    for p in procs:
+        _out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    for i in range(8):
+        assert tree(tmp_path / f"w{i}") == FILES
+    # moto's request log: one GET of each object's body for all eight processes together
+    log = s3_store.server.log.read_text(errors="replace").splitlines()
+    for data in (BIG, OTHER):
+        h = hexof(data)
+        gets = [ln for ln in log if f'"GET /{bucket}/models/sha256/{h[:2]}/{h[2:4]}/{h} ' in ln]
+        assert len(gets) == 1, gets
+
+
+def test_verify_in_a_project_after_a_lazy_pull_checks_the_store_not_the_pointers(file_store, run, monkeypatch, tmp_path, layout):
+    publish(run, monkeypatch, tmp_path, layout, file_store)
+    worker = tmp_path / "worker"
+    assert run("init", str(worker), "--registry", f"oci:{layout}").code == 0
+    monkeypatch.chdir(worker)
+    file_store.configure(run)
+    assert run("pull", "--lazy", "v1").code == 0
+    for args in ((), ("--full",)):
+        r = run("verify", *args)
+        assert r.code == 0, r.err
+    tamper(file_store, BIG, os.urandom(len(BIG)))
+    r = run("verify", "--full")
+    assert r.code == 11
+    assert "data/weights.bin" in r.err and "modified" not in r.err and file_store.url in r.err
