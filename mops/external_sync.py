@@ -41,7 +41,7 @@ def upload_files(repo, tree, index, progress=None) -> int:
     ext = [f for f in tree.files.values() if f.storage == "external"]
     moved = 0
     for _url, (store, recs) in _stores(repo, ext).items():
-        def one(f):
+        def one(f, store=store):
             raw = index.entries[f.path]
             entry = raw if type(raw) is Entry else Entry._make(raw)
             return store.upload(f.digest, f.size, lambda: open_staged(repo, f.path, entry), progress)
@@ -89,7 +89,7 @@ def materialize_external(repo, tree, paths, lazy: bool = False, root=None, progr
                 out[f.path] = write_pointer(target, ptr, mode=0o755 if f.mode == "0755" else 0o644)
         return out
     for _url, (store, recs) in _stores(repo, files).items():
-        def one(f):
+        def one(f, store=store):
             target = safe_target(root, f.path)
             if batch is None:
                 return f.path, store.download(f.digest, f.size, target, mode=f.mode, progress=progress)
