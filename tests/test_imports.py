@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import write
 
 NETWORK_AND_UI = ("requests", "oras", "fsspec", "rich", "urllib3", "boto3", "s3fs")
