@@ -7,19 +7,21 @@ access log), all cases in one run on one machine:
 1. ``push``: ``mops push`` of a project holding one new 1 GiB file (fresh random bytes every
    round, staged with ``mops add`` beforehand, untimed) vs ``curl -T`` of the same file to an
    upload session (POST …/blobs/uploads/ untimed, then PUT ``?digest=`` timed: the server's
-   upload ceiling) vs oras-py's ``OrasClient.push`` of the same file.  The registry's storage
+   upload ceiling) vs oras-py's ``OrasClient.push`` of the same file; and, for information,
+   ``RegistryTarget.push_blob`` of the file alone (the transfer loop without the command).  The registry's storage
    is wiped before every upload so no tool ever finds the blob there.  Targets: ≥ 0.9× curl's
    throughput, faster than oras-py, mops peak RSS ≤ 150 MB.
 2. ``pull``: cold ``mops pull`` of a freshly pushed 1 GiB bundle into a new project (every
    byte verified, written atomically and durably) vs oras-py's ``pull`` of the same bundle
    (which verifies nothing); ``mops fetch`` (object store only) for information.  Target ≥ 3×
-   oras-py's throughput.
+   oras-py's throughput.  ``curl -o`` of the blob (the server's and this disk's ceiling) for
+   information.
 3. ``noop``: the second ``mops push`` of a 10,000-file bundle: ≤ 1 s (and ≤ 3 requests).
 4. ``incremental``: after changing 1 file of 1,000, ``mops push`` uploads exactly one blob plus
    config and manifest: the registry's access log is counted, method by method.
 
-The 1 GiB rounds are few (``--repeat`` capped at 3, at least 2, after one warm-up round) and the
-tools take turns going first.  Every timed command runs under GNU time (``/usr/bin/time``) for its
+The 1 GiB cases run ``--repeat`` rounds (at least 2) after one warm-up round, and the tools take
+turns going first.  Every timed command runs under GNU time (``/usr/bin/time``) for its
 own peak RSS; dirty pages are flushed (``sync``) before every timed command so that no tool pays
 for another's writes.
 """
@@ -60,6 +62,14 @@ os.chdir(os.path.dirname(path))
 client = oras.client.OrasClient(hostname=host, insecure=True)
 r = client.push(target=f"{host}/{repo}:v1", files=[os.path.basename(path)], quiet=True)
 sys.exit(0 if getattr(r, "status_code", 201) in (200, 201) else 1)
+"""
+
+# mops' transfer loop alone (RegistryTarget.push_blob of the file): the command minus its fixed costs
+API_PUSH = r"""
+import sys
+from mops.registry import RegistryTarget
+host, repo, path, digest, size = sys.argv[1:6]
+RegistryTarget(host, repo).push_blob(digest, int(size), lambda: open(path, "rb"))
 """
 
 ORAS_PULL = r"""
@@ -181,7 +191,7 @@ class Bench:
 
 
 def _rounds(ctx: c.Context) -> int:
-    return max(2, min(ctx.repeat, 3))
+    return max(2, ctx.repeat)
 
 
 def _load() -> str:
@@ -192,7 +202,7 @@ def _load() -> str:
 def case_push(b: Bench) -> list[c.Result]:
     ctx = b.ctx
     size = (128 << 20) if ctx.quick else BIG
-    samples: dict[str, list[Sample]] = {"mops": [], "curl": [], "oras": []}
+    samples: dict[str, list[Sample]] = {"mops": [], "curl": [], "oras": [], "api": []}
     loads = [_load()]
     for i in range(1 + _rounds(ctx)):  # round 0 is a warm-up
         root = ctx.scratch / f"push-{i}"
@@ -202,8 +212,8 @@ def case_push(b: Bench) -> list[c.Result]:
         f = root / "model.bin"
         digest = fresh_file(f, size)
         c.sh([*b.mops, "add", f.name], cwd=root, env=b.env)
-        order = ["mops", "curl", "oras"]
-        order = order[i % 3:] + order[: i % 3]
+        order = list(samples)
+        order = order[i % len(order):] + order[: i % len(order)]
         got: dict[str, Sample] = {}
         for tool in order:
             b.wipe()  # the blob is new to the registry for every tool
@@ -216,6 +226,12 @@ def case_push(b: Bench) -> list[c.Result]:
                 got[tool] = b.curl_upload(crepo, f, digest)
                 if not b.blob_present(crepo, digest):
                     raise RuntimeError(f"curl -T: {digest} is not in {crepo}")
+            elif tool == "api":
+                arepo = b.repo_name("push-api")
+                got[tool] = timed([sys.executable, "-c", API_PUSH, b.reg.host, arepo, str(f), digest, str(size)],
+                                  env=b.env)
+                if not b.blob_present(arepo, digest):
+                    raise RuntimeError(f"push_blob: {digest} is not in {arepo}")
             else:
                 got[tool] = timed([sys.executable, "-c", ORAS_PUSH, b.reg.host, b.repo_name("push-oras"), str(f)],
                                   env=b.env)
@@ -242,6 +258,8 @@ def case_push(b: Bench) -> list[c.Result]:
         c.Result(SUITE, f"{what}, vs oras-py", f"{mib_s(size, w['mops'])}",
                  f"{c.fmt_s(w['oras'])}, {mib_s(size, w['oras'])}", "oras-py push", r_oras,
                  "> 1× (faster)", r_oras > 1.0, {}),
+        c.Result(SUITE, f"{what}: the transfer loop alone (push_blob)", f"{c.fmt_s(w['api'])}, {mib_s(size, w['api'])}",
+                 f"{mib_s(size, w['curl'])}", "curl -T", w["curl"] / w["api"], "info", True, {}),
         c.Result(SUITE, "peak RSS of that push", c.fmt_bytes(rss["mops"]),
                  f"{c.fmt_bytes(rss['oras'])} oras-py, {c.fmt_bytes(rss['curl'])} curl", "max of runs", None,
                  "≤ 150 MB", 0 < rss["mops"] <= RSS_LIMIT, {"peak_rss": rss}),
@@ -252,23 +270,28 @@ def case_push(b: Bench) -> list[c.Result]:
 def case_pull(b: Bench) -> list[c.Result]:
     ctx = b.ctx
     size = (128 << 20) if ctx.quick else BIG
-    samples: dict[str, list[Sample]] = {"mops pull": [], "mops fetch": [], "oras": []}
+    samples: dict[str, list[Sample]] = {"mops pull": [], "mops fetch": [], "oras": [], "curl": []}
     loads = [_load()]
     for i in range(1 + _rounds(ctx)):
         b.wipe()
         src = ctx.scratch / f"pull-src-{i}"
         repo = b.repo_name("pull")
         b.project(src, repo)
-        fresh_file(src / "model.bin", size)
+        digest = fresh_file(src / "model.bin", size)
         c.sh([*b.mops, "add", "model.bin"], cwd=src, env=b.env)
         c.sh([*b.mops, "push"], cwd=src, env=b.env)
         shutil.rmtree(src)
         order = list(samples)
-        order = order[i % 3:] + order[: i % 3]
+        order = order[i % len(order):] + order[: i % len(order)]
         got: dict[str, Sample] = {}
         for tool in order:
             dst = ctx.scratch / f"pull-dst-{i}"
-            if tool == "oras":
+            if tool == "curl":  # the download ceiling: the server and this disk, nothing checked
+                dst.mkdir()
+                out = dst / "model.bin"
+                got[tool] = timed(["curl", "-sS", "--fail", "-L", "-o", str(out),
+                                   f"{b.reg.url}/v2/{repo}/blobs/{digest}"], env=b.env)
+            elif tool == "oras":
                 got[tool] = timed([sys.executable, "-c", ORAS_PULL, b.reg.host, f"{repo}:latest", str(dst)], env=b.env)
                 out = dst / "model.bin"
             else:
@@ -293,6 +316,7 @@ def case_pull(b: Bench) -> list[c.Result]:
     what = f"cold pull of {c.fmt_bytes(size)}, verified"
     r = w["oras"] / w["mops pull"]
     rf = w["oras"] / w["mops fetch"]
+    rc = w["curl"] / w["mops pull"]
     return [
         c.Result(SUITE, what, f"{c.fmt_s(w['mops pull'])}, {mib_s(size, w['mops pull'])}",
                  f"{c.fmt_s(w['oras'])}, {mib_s(size, w['oras'])}", "oras-py pull, unverified", r,
@@ -300,6 +324,8 @@ def case_pull(b: Bench) -> list[c.Result]:
         c.Result(SUITE, f"mops fetch of {c.fmt_bytes(size)} (object store only)",
                  f"{c.fmt_s(w['mops fetch'])}, {mib_s(size, w['mops fetch'])}",
                  f"{mib_s(size, w['oras'])}", "oras-py pull", rf, "info", True, {}),
+        c.Result(SUITE, f"{what}, vs curl -o (download ceiling)", f"{mib_s(size, w['mops pull'])}",
+                 f"{c.fmt_s(w['curl'])}, {mib_s(size, w['curl'])}", "curl -o, unverified", rc, "info", True, {}),
         c.Result(SUITE, "peak RSS of that pull", c.fmt_bytes(rss["mops pull"]),
                  f"{c.fmt_bytes(rss['oras'])} oras-py", "max of runs", None, "info", True, {"peak_rss": rss}),
     ]
