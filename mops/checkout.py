@@ -103,8 +103,11 @@ class BatchWriter:
     def __init__(self) -> None:
         self.pending: list[tuple[str, Path, str]] = []  # (tmp, target, mode)
 
-    def add(self, target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None) -> None:
-        self.pending.append((copy_to_temp(target, source, digest, size, mode, progress), target, mode))
+    def add(self, target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None) -> str:
+        """Verify ``source`` into a temp file beside ``target``; returns the temp file's path."""
+        tmp = copy_to_temp(target, source, digest, size, mode, progress)
+        self.pending.append((tmp, target, mode))
+        return tmp
 
     def adopt(self, tmp: str, target: Path, mode: str = "0644") -> None:
         """Take over an already verified temp file (e.g. a download) to rename with the rest."""

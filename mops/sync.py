@@ -16,7 +16,7 @@ from . import digest as dg
 from .bundle import EMPTY_DIGEST, Descriptor, Tree, build_manifest, is_bundle_manifest, parse_manifest, parse_tree
 from .copy import CopyStats, LocalTarget, copy_blobs, missing_blobs, target_opener
 from .errors import ConflictError, IntegrityError, NotFound, UsageError
-from .index import FLAG_POINTER
+from .index import FLAG_POINTER, FLAG_WORKTREE
 from .reference import DEFAULT_TAG, check_tag
 from .remotes import concurrency, open_target, resolve_reference, resolve_remote
 
@@ -422,6 +422,27 @@ def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, res
     return res
 
 
+def _stream_direct(repo, target, files, batch, progress) -> None:
+    """Download big registry files from ``target`` into ``batch`` temp files, in parallel; a digest
+    shared by several paths is downloaded once and copied locally to the others."""
+    from .checkout import safe_target
+    from .copy import run_bounded
+
+    groups: dict[str, list] = {}
+    for f in files:
+        groups.setdefault(f.digest, []).append(f)
+
+    def one(group):
+        first = group[0]
+        with target.fetch_blob(first.digest, first.size) as src:
+            tmp = batch.add(safe_target(repo.root, first.path), src, first.digest, first.size, first.mode, progress)
+        for f in group[1:]:
+            with open(tmp, "rb") as src:
+                batch.add(safe_target(repo.root, f.path), src, f.digest, f.size, f.mode)
+
+    run_bounded(one, list(groups.values()), concurrency(repo))
+
+
 def _partial_base(base: Tree | None, theirs: Tree, wanted) -> Tree:
     """The base after a pull limited to some paths: theirs for those paths, the old base elsewhere,
     so a later full pull still applies the remote changes that were left out."""
@@ -468,14 +489,21 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
             return res
         reg = [theirs.files[p] for p in sorted(writes) if theirs.files[p].storage == "registry"]
         ext = [p for p in writes if theirs.files[p].storage == "external"]
+        # Big files are not kept in the object store (as with add): they stream from the remote
+        # straight into a temp file beside their destination, verified as they are written, which
+        # saves a second full copy.  Small ones go through the store, where later pulls find them.
+        big_at = repo.config.get("core.big_file_threshold")
+        direct = [f for f in reg if f.size >= big_at and not repo.objects.has(f.digest)]
+        via_store = [f for f in reg if f not in direct]
         pf = _progress_factory()
         with pf(f"Pulling {selector}", res.bytes_written) as bar:
-            fetch_into_store(repo, target, digest, reg, bar)
+            fetch_into_store(repo, target, digest, via_store, bar)
             # every file is verified into a temp file first; all appear together, or none does
             with BatchWriter() as batch:
-                for f in reg:
+                for f in via_store:
                     with repo.objects.open(f.digest) as src:
                         batch.add(safe_target(repo.root, f.path), src, f.digest, f.size, f.mode)
+                _stream_direct(repo, target, direct, batch, bar)
                 if ext:
                     from .external_sync import materialize_external
 
@@ -485,7 +513,8 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
                 p = dest.relative_to(repo.root).as_posix()
                 f = theirs.files[p]
                 if f.storage == "registry":
-                    index.entries[p] = entry_from_stat(st, f.digest, STORAGE_REGISTRY)
+                    in_store = repo.objects.has(f.digest)  # big files streamed past the store are worktree-backed
+                    index.entries[p] = entry_from_stat(st, f.digest, STORAGE_REGISTRY, 0 if in_store else FLAG_WORKTREE)
                 else:
                     e = entry_from_stat(st, f.digest, STORAGE_EXTERNAL, FLAG_POINTER if lazy else 0)
                     # a pointer's entry keeps the content's size: write-tree and ls-files read it

@@ -215,3 +215,28 @@ def test_stock_oras_client_rebuilds_the_tree(laptop, run, remote, tmp_path):
     client.pull(target=f"{remote}:v1", outdir=str(out))
     assert (out / "models/sir.py").read_text() == "beta = 0.3\n"
     assert (out / "data/cases.csv").read_text() == "day,cases\n1,3\n"
+
+
+def test_big_files_stream_past_the_object_store(laptop, run, monkeypatch, tmp_path, remote, registry):
+    """A pulled file above core.big_file_threshold is written once (not also kept in the object
+    store), and it can be pushed again from the worktree."""
+    big = os.urandom(3 * 1024 * 1024)
+    write("weights.bin", big)
+    write("copy.bin", big)
+    write("small.txt", "s")
+    run("add", ".")
+    assert run("push").code == 0
+    worker = clone(run, monkeypatch, tmp_path, remote)
+    run("config", "set", "core.big_file_threshold", "1MiB")
+    mark = registry.mark()
+    assert run("pull").code == 0
+    assert (worker / "weights.bin").read_bytes() == big == (worker / "copy.bin").read_bytes()
+    big_gets = [q for q in registry.requests(mark) if q[0] == "GET" and hashlib.sha256(big).hexdigest() in q[1]]
+    assert len(big_gets) == 1  # one download for two paths
+    objects = worker / ".modelops-bundle" / "objects" / "sha256"
+    assert not list(objects.rglob(hashlib.sha256(big).hexdigest()))
+    assert run("status", "--porcelain").out == ""
+    write("small.txt", "changed")
+    run("add", "small.txt")
+    assert run("push").code == 0
+    assert run("cat-file", "-s", "sha256:" + hashlib.sha256(big).hexdigest()).out.strip() == str(len(big))
