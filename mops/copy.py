@@ -26,6 +26,7 @@ class CopyStats:
     bytes_copied: int = 0
     checked: int = 0  # existence checks sent to the destination
     mounted: list[Descriptor] = field(default_factory=list)  # linked from another repository
+    external_uploaded: int = 0  # objects sent to the external store (push)
 
 
 def _unique(descs: Iterable[Descriptor]) -> list[Descriptor]:

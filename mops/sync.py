@@ -122,9 +122,10 @@ def send_bundle(repo, target, manifest_digest: str, tag: str | None, index=None,
     """Upload what ``target`` lacks of the bundle, then the manifest, then tag it."""
     mbytes, m, tree = load_bundle(repo, manifest_digest)
     index = index if index is not None else repo.load_index()
-    _upload_external(repo, tree, index)
+    external = _upload_external(repo, tree, index)
     stats = copy_blobs(project_opener(repo, index), target, m.blobs(), known=known, concurrency=concurrency(repo),
                        progress=progress, mount_from=mount_sources(repo, target))
+    stats.external_uploaded = external
     target.put_manifest(mbytes, manifest_digest, tag)
     return stats
 
@@ -223,6 +224,7 @@ def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: 
         stats = send_bundle(repo, target, digest, tag, index, known_blobs)
     res.uploaded = stats.copied
     res.bytes_uploaded = stats.bytes_copied
+    res.external_uploaded = stats.external_uploaded
     _record(repo, name, tag, digest, "push", f"{remote}:{tag}", remote, old=known)
     res.seconds = time.monotonic() - t0
     return res

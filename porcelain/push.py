@@ -35,7 +35,8 @@ def cli(tag, dry_run, force, annotations, insecure, as_json, remote):
         emit_json("push", {"digest": res.digest, "remote": res.remote, "tag": res.tag, "up_to_date": res.up_to_date,
                            "dry_run": res.dry_run, "files": res.files,
                            "uploaded": [{"digest": d.digest, "size": d.size, "path": d.title} for d in res.uploaded],
-                           "bytes_uploaded": res.bytes_uploaded, "removed": res.removed, "seconds": round(res.seconds, 3)})
+                           "bytes_uploaded": res.bytes_uploaded, "external_uploaded": res.external_uploaded,
+                           "removed": res.removed, "seconds": round(res.seconds, 3)})
         return
     if res.dry_run:
         for d in res.uploaded:
@@ -49,5 +50,6 @@ def cli(tag, dry_run, force, annotations, insecure, as_json, remote):
     if res.up_to_date:
         summary(f"{res.remote}:{res.tag} is up to date ({res.files} files)")
     else:
+        ext = f", {res.external_uploaded} to the external store" if res.external_uploaded else ""
         summary(f"pushed {res.remote}:{res.tag} {res.digest[:19]}: {res.files} files, {len(res.uploaded)} blob(s) "
-                f"uploaded ({human_size(res.bytes_uploaded)}) in {res.seconds:.2f}s")
+                f"uploaded ({human_size(res.bytes_uploaded)}){ext} in {res.seconds:.2f}s")
