@@ -69,12 +69,12 @@ def _from_worktree(repo, path: str, entry, what: str):
 
 
 @click.command("cat-file")
-@click.option("-t", "what", flag_value="t", help="Print the object's type: blob, tree or manifest.")
-@click.option("-s", "what", flag_value="s", help="Print the object's size in bytes.")
-@click.option("-p", "what", flag_value="p", help="Print the object's content.")
-@click.option("-e", "what", flag_value="e", help="Exit 0 if the object exists and is intact, 1 otherwise; print nothing.")
+@click.option("-t", "t", is_flag=True, help="Print the object's type: blob, tree or manifest.")
+@click.option("-s", "s", is_flag=True, help="Print the object's size in bytes.")
+@click.option("-p", "p", is_flag=True, help="Print the object's content.")
+@click.option("-e", "e", is_flag=True, help="Exit 0 if the object exists and is intact, 1 otherwise; print nothing.")
 @click.argument("object")
-def cli(what, object):
+def cli(t, s, p, e, object):
     """Print information about OBJECT (a digest or a ref).
 
     \b
@@ -84,8 +84,10 @@ def cli(what, object):
     """
     from mops.ui import open_repo
 
-    if what is None:
-        raise click.UsageError("give one of -t, -s, -p, -e")
+    modes = [m for m, on in (("t", t), ("s", s), ("p", p), ("e", e)) if on]
+    if len(modes) != 1:
+        raise click.UsageError("give exactly one of -t, -s, -p, -e")
+    what = modes[0]
     repo = open_repo()
     if what == "e":
         try:

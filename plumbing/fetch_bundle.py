@@ -6,9 +6,15 @@ import click
 
 
 def fetch_bundle(repo, remote_text: str, ref: str) -> str:
+    from mops import digest as dg
+    from mops.reference import check_tag
     from mops.remotes import open_target, resolve_remote
     from mops.sync import fetch_into_store, resolve_bundle
 
+    if not dg.is_digest(ref):
+        if ref.startswith("sha256:"):
+            dg.parse_digest(ref)  # a malformed digest: exit 2 naming it
+        check_tag(ref)
     _name, remote = resolve_remote(repo, remote_text)
     target = open_target(remote, repo)
     digest, _ = resolve_bundle(repo, target, ref)

@@ -56,18 +56,22 @@ def fsck(repo) -> FsckReport:
 
 
 @click.command("fsck")
-def cli():
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def cli(as_json):
     """Check every object's digest, the index and the refs; exit 11 on any problem.
 
     \b
     Example:
       mops fsck && echo healthy
     """
-    from mops.ui import open_repo, summary
+    from mops.ui import emit_json, open_repo, summary
 
     rep = fsck(open_repo())
-    for p in rep.problems:
-        sys.stdout.write(p + "\n")
+    if as_json:  # SPEC §5 lists fsck with the porcelain, which all take --json
+        emit_json("fsck", {"objects": rep.objects, "problems": rep.problems, "ok": not rep.problems})
+    else:
+        for p in rep.problems:
+            sys.stdout.write(p + "\n")
     if rep.problems:
         raise IntegrityError(f"fsck found {len(rep.problems)} problem(s) in {rep.objects} objects")
     summary(f"checked {rep.objects} objects: no problems")

@@ -9,6 +9,11 @@ from mops.errors import NotFound
 
 
 def update_ref(repo, name: str, digest: str | None, delete: bool = False) -> None:
+    if name == "HEAD":  # HEAD is written by push and pull only; refs/tags/HEAD could never be read back
+        from mops.errors import UsageError
+
+        raise UsageError("update-ref cannot set HEAD: it names the bundle this worktree was synced with",
+                         hint="name a ref: refs/tags/NAME or refs/remotes/REMOTE/TAG")
     if not name.startswith("refs/"):
         name = f"refs/tags/{name}"
     if delete:

@@ -86,34 +86,64 @@ def cli():
     """
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
 @cli.command("get")
 @click.argument("key")
-def get_cmd(key):
-    """Print the value of KEY (its default when unset; one line per item of a list)."""
-    from mops.ui import open_repo
+@_JSON
+def get_cmd(key, as_json):
+    """Print the value of KEY (its default when unset; one line per item of a list).
 
-    for line in _display(config_get(open_repo(), key)):
+    \b
+    Example:
+      mops config get storage.threshold
+    """
+    from mops.ui import emit_json, open_repo
+
+    value = config_get(open_repo(), key)
+    if as_json:
+        emit_json("config", {"key": key, "value": value})
+        return
+    for line in _display(value):
         click.echo(line)
 
 
 @cli.command("set")
 @click.argument("key")
 @click.argument("values", nargs=-1, required=True)
-def set_cmd(key, values):
-    """Set KEY to VALUE (a list key takes several values, replacing the list)."""
-    from mops.ui import open_repo, summary
+@_JSON
+def set_cmd(key, values, as_json):
+    """Set KEY to VALUE (a list key takes several values, replacing the list).
+
+    \b
+    Example:
+      mops config set storage.url s3://my-bucket/models
+      mops config set storage.external '*.safetensors' 'data/**'
+    """
+    from mops.ui import emit_json, open_repo, summary
 
     stored = config_set(open_repo(), key, list(values))
+    if as_json:
+        emit_json("config", {"key": key, "value": stored})
     summary(f"{key} = {', '.join(_display(stored)) or '(empty list)'}")
 
 
 @cli.command("unset")
 @click.argument("key")
-def unset_cmd(key):
-    """Remove KEY from config.yaml, so its default applies again."""
-    from mops.ui import open_repo, summary
+@_JSON
+def unset_cmd(key, as_json):
+    """Remove KEY from config.yaml, so its default applies again.
+
+    \b
+    Example:
+      mops config unset storage.threshold
+    """
+    from mops.ui import emit_json, open_repo, summary
 
     removed = config_unset(open_repo(), key)
+    if as_json:
+        emit_json("config", {"key": key, "removed": removed})
     summary(f"unset {key}" if removed else f"{key} was not set")
 
 
@@ -121,7 +151,12 @@ def unset_cmd(key):
 @click.option("--all", "include_defaults", is_flag=True, help="Also show the defaults of keys that are not set.")
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
 def list_cmd(include_defaults, as_json):
-    """List the settings as KEY=VALUE lines (one line per item of a list)."""
+    """List the settings as KEY=VALUE lines (one line per item of a list).
+
+    \b
+    Example:
+      mops config list --all
+    """
     from mops.ui import emit_json, open_repo
 
     items = config_list(open_repo(), include_defaults)

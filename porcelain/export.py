@@ -182,6 +182,18 @@ def fetched_external(repo, f, uri: str):
     return cache.open_object(f.digest)
 
 
+def _refuse_missing_directory(path: str) -> None:
+    """OUT's directory must exist (as for tar -cf): exit 2 naming it, not an internal error."""
+    import os
+
+    from mops.errors import UsageError
+
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        why = "is not a directory" if os.path.exists(d) else "does not exist"
+        raise UsageError(f"{path}: cannot be created, {d} {why}")
+
+
 @click.command("export")
 @click.option("--index", "from_index", is_flag=True, help="Export what is staged instead of a bundle.")
 @click.option("--include-external", is_flag=True, help="Put external files' content in the archive, not their pointers.")
@@ -213,6 +225,7 @@ def cli(from_index, include_external, as_json, args):
         ref, dest = args
     else:
         raise UsageError("usage: mops export REF OUT.tar[.zst]  or  mops export --index OUT.tar[.zst]")
+    _refuse_missing_directory(dest)
     res = export(find_repo_or_none(), ref, dest, index=from_index, include_external=include_external,
                  progress_factory=progress)
     if as_json:

@@ -5,6 +5,19 @@ from __future__ import annotations
 import click
 
 
+def _refuse_non_directory_ancestor(path: str) -> None:
+    """A path below a regular file cannot be created: exit 2 naming it, not an internal error."""
+    import os
+
+    from mops.errors import UsageError
+
+    p = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(p) and os.path.dirname(p) != p:
+        p = os.path.dirname(p)
+    if not os.path.isdir(p):
+        raise UsageError(f"{path}: cannot be created, {p} is not a directory")
+
+
 @click.command("materialize")
 @click.option("--role", metavar="R", help="Only the files of role R (default: the role named 'default', if any).")
 @click.option("--mirror", is_flag=True, help="Delete files in DEST that are not in the bundle (or role).")
@@ -39,6 +52,7 @@ def cli(role, mirror, overwrite, lazy, dry_run, link, as_json, ref, dest):
     from mops.materialize import materialize
     from mops.ui import emit_json, human_size, out, progress, summary
 
+    _refuse_non_directory_ancestor(dest)
     res = materialize(ref, dest, role=role, mirror=mirror, overwrite=overwrite, lazy=lazy, dry_run=dry_run, link=link,
                       progress_factory=progress)
     if as_json:

@@ -64,7 +64,13 @@ def cli(ctx, verbose, as_json):
 @click.argument("name")
 @click.argument("ref")
 def add_cmd(name, ref):
-    """Add remote NAME pointing at REF (host[:port]/repository or oci:PATH)."""
+    """Add remote NAME pointing at REF (host[:port]/repository or oci:PATH).
+
+    \b
+    Example:
+      mops remote add origin ghcr.io/acme/sir-model
+      mops remote add local oci:./bundles
+    """
     from mops.ui import open_repo, summary
 
     remote_add(open_repo(), name, ref)
@@ -74,7 +80,12 @@ def add_cmd(name, ref):
 @cli.command("remove")
 @click.argument("name")
 def remove_cmd(name):
-    """Remove remote NAME (its remote-tracking refs stay until gc)."""
+    """Remove remote NAME (its remote-tracking refs stay until gc).
+
+    \b
+    Example:
+      mops remote remove local
+    """
     from mops.ui import open_repo, summary
 
     remote_remove(open_repo(), name)

@@ -14,6 +14,8 @@ def tag(repo, name: str, ref: str | None = None) -> tuple[str, str]:
     from mops.reference import check_tag
 
     check_tag(name)
+    if name == "HEAD":  # HEAD names the synced bundle; a tag of that name could never be read back
+        raise UsageError("invalid tag 'HEAD': HEAD names the bundle this worktree was synced with")
     ref = ref or "HEAD"
     from mops.revs import resolve_local
 
@@ -59,6 +61,8 @@ def cli(list_, delete, as_json, name, ref):
     from mops.ui import emit_json, open_repo, summary
 
     repo = open_repo()
+    if delete and name is None:
+        raise UsageError("give the tag NAME to delete", hint="see the tags with mops tag -l")
     if list_ or name is None:
         tags = list_tags(repo)
         if as_json:
@@ -70,9 +74,12 @@ def cli(list_, delete, as_json, name, ref):
     if delete:
         from mops.errors import NotFound
 
-        if not repo.refs.delete(f"refs/tags/{name}"):
-            raise NotFound(f"no local tag {name!r}")
-        summary(f"deleted tag {name}")
+        digest = repo.refs.read(f"refs/tags/{name}")
+        if digest is None or not repo.refs.delete(f"refs/tags/{name}"):
+            raise NotFound(f"no local tag {name!r}", hint="see the tags with mops tag -l")
+        if as_json:
+            emit_json("tag", {"deleted": f"refs/tags/{name}", "digest": digest})
+        summary(f"deleted tag {name} (was {digest[:19]})")
         return
     if name is None:
         raise UsageError("give a tag NAME")
