@@ -34,6 +34,7 @@ SUITES = {
     "local": "bench.local",
     "materialize": "bench.materialize",
     "registry": "bench.registry",
+    "external": "bench.external",
 }
 DOC = REPO / "docs" / "PERFORMANCE.md"
 

@@ -38,7 +38,8 @@ from .errors import AuthError, IntegrityError, MopsError, RemoteUnavailable, Usa
 from .fsutil import _unlink_quiet, fsync_dir, mkstemp_beside
 
 READ_CHUNK = 8 << 20  # one ranged GET / one read per 8 MiB: few requests, little memory
-PART_SIZE = 8 << 20  # smallest multipart part (S3 needs >= 5 MiB); one part is buffered per upload
+PART_SIZE = 8 << 20  # smallest multipart part (S3 needs >= 5 MiB); a part is buffered in memory until sent
+S3_IN_FLIGHT = 3 * PART_SIZE  # S3 upload parts on their way at once, in bytes (at least one part): the memory they hold
 MAX_PARTS = 9000  # S3 allows 10,000 parts: bigger objects get bigger parts (part_size_for)
 SCHEMES = {"file": "file", "s3": "s3", "az": "az", "abfs": "az", "gs": "gs", "gcs": "gs", "memory": "memory"}
 _EXTRAS = {"s3": ("s3fs", "s3"), "az": ("adlfs", "azure"), "gs": ("gcsfs", "gcs")}
@@ -627,6 +628,10 @@ class FsspecStore(ExternalStore):
             _pump(digest, size, opener, buf.write, progress)
             self.fs.pipe_file(path, buf.getvalue())
             return
+        if self.kind == "s3":
+            _s3_upload(self.fs, path, digest, size, opener, progress)
+            self.fs.invalidate_cache(path)
+            return
         f = self.fs.open(path, "wb", block_size=part_size_for(size))
         done = False
         try:
@@ -661,6 +666,79 @@ def part_size_for(size: int) -> int:
     would otherwise need more than MAX_PARTS parts (rounded up to whole MiB)."""
     need = -(-size // MAX_PARTS)
     return max(PART_SIZE, -(-need // (1 << 20)) << 20)
+
+
+def _s3_upload(fs, path: str, digest: str, size: int, opener: Opener, progress=None) -> None:
+    """Stream ``opener()``'s bytes to S3 as a multipart upload whose parts are sent while the next
+    ones are read and hashed: up to S3_IN_FLIGHT bytes of parts (three parts of a 1 GiB object,
+    fewer of huge objects' bigger parts, never less than one) are on their way at once, each held
+    in memory until its request completes, while the source waits.  The upload is completed
+    only after the whole source hashed to ``digest``; any failure aborts it, so nothing appears.
+
+    (s3fs' buffered file sends one part at a time and reads nothing meanwhile: the store idles
+    while the source is read and hashed, and the source while the store takes a part.)"""
+    import asyncio
+    import io
+    from collections import deque
+    from concurrent.futures import wait as wait_futures
+
+    from fsspec.asyn import sync
+
+    bucket, key, _version = fs.split_path(path)
+    part_size = part_size_for(size)
+    max_inflight = max(1, S3_IN_FLIGHT // part_size)
+    if size < part_size:  # one request
+        chunks: list[bytes] = []
+        _pump(digest, size, opener, chunks.append, progress)
+        sync(fs.loop, fs._call_s3, "put_object", Bucket=bucket, Key=key, Body=b"".join(chunks))
+        return
+    upload_id = sync(fs.loop, fs._call_s3, "create_multipart_upload", Bucket=bucket, Key=key)["UploadId"]
+    inflight: deque = deque()  # (part number, concurrent future) in part order
+    done: list[dict] = []
+    # The part being filled.  A BytesIO that owns its buffer is sent without a copy (a bytes body
+    # is copied into one by the HTTP layer), so a part costs its size in memory once.
+    buf = io.BytesIO()
+
+    def finished(number: int, fut) -> None:
+        out = fut.result()  # re-raises the part's failure
+        part = {"PartNumber": number, "ETag": out["ETag"]}
+        if "ChecksumSHA256" in out:
+            part["ChecksumSHA256"] = out["ChecksumSHA256"]
+        done.append(part)
+
+    def send() -> None:
+        nonlocal buf
+        body, buf = buf, io.BytesIO()
+        body.seek(0)
+        while len(inflight) >= max_inflight:
+            finished(*inflight.popleft())
+        number = len(done) + len(inflight) + 1
+        coro = fs._call_s3("upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
+        inflight.append((number, asyncio.run_coroutine_threadsafe(coro, fs.loop)))
+
+    def write(chunk: bytes) -> None:
+        buf.write(chunk)
+        if buf.tell() >= part_size:  # parts of part_size .. part_size + READ_CHUNK: within the part limit
+            send()
+
+    try:
+        _pump(digest, size, opener, write, progress)  # raises before completion if the bytes are wrong
+        if buf.tell():
+            send()
+        while inflight:
+            finished(*inflight.popleft())
+        sync(fs.loop, fs._call_s3, "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id,
+             MultipartUpload={"Parts": done})
+    except BaseException:
+        futs = [f for _n, f in inflight]
+        for f in futs:
+            f.cancel()
+        wait_futures(futs, timeout=30)
+        try:
+            sync(fs.loop, fs._call_s3, "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        except Exception:
+            pass  # the store's lifecycle rules reclaim what an abort could not
+        raise
 
 
 class _AsyncStreamReader:
