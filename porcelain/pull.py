@@ -41,9 +41,12 @@ def cli(dry_run, overwrite, restore_deleted, lazy, role, insecure, as_json, remo
                            "actions": res.actions, "kept_local": res.kept_local, "bytes_written": res.bytes_written,
                            "seconds": round(res.seconds, 3)})
         return
+    from mops.ui import globals_
+
     changed = {p: a for p, a in res.actions.items() if a != "same"}
-    for p, a in sorted(changed.items()):
-        out(f"{a} {p}" if res.dry_run else f"{a:<8}{p}")
+    if res.dry_run or not globals_().quiet:  # with -q, a dry run's list is the requested value; a pull's is not
+        for p, a in sorted(changed.items()):
+            out(f"{a} {p}" if res.dry_run else f"{a:<8}{p}")
     verb = "would change" if res.dry_run else "changed"
     summary(f"pulled {res.remote + ':' + res.tag if res.tag else res.remote + '@' + res.digest[:19]} {res.digest[:19]}: {verb} {len(changed)} file(s) "
             f"({human_size(res.bytes_written)}), kept {len(res.kept_local)} local change(s) in {res.seconds:.2f}s")

@@ -62,14 +62,15 @@ def rm(repo, specs: list[str], cached: bool = False, cwd: str | None = None) -> 
 
 
 def run(specs, cached: bool, as_json: bool, command: str) -> None:
-    from mops.ui import emit_json, open_repo, summary
+    from mops.ui import emit_json, globals_, open_repo, summary
 
     res = rm(open_repo(), list(specs), cached=cached)
     if as_json:
         emit_json(command, {"removed": res.removed, "deleted": res.deleted})
         return
-    for p in res.removed:
-        click.echo(f"rm '{p}'")
+    if not globals_().quiet:  # git rm's "rm 'path'" lines, which -q silences as git rm -q does
+        for p in res.removed:
+            click.echo(f"rm '{p}'")
     summary(f"untracked {len(res.removed)} file(s), deleted {len(res.deleted)} from the worktree")
 
 
