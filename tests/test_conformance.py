@@ -624,6 +624,69 @@ def test_integrity_failures_exit_11_naming_the_object(published, run, monkeypatc
     assert run("cat-file", "-e", f"sha256:{h}").code == 1
 
 
+# -- §6: remote unavailable → 3, authentication → 10, for every command that talks to a remote ----
+
+REMOTE_COMMANDS = [
+    ["push"],
+    ["fetch"],
+    ["pull"],
+    ["ls-remote"],
+    ["resolve", "origin:v1"],
+    ["show", "origin:v1"],
+    ["materialize", "origin:v1", "{tmp}/dest"],
+    ["verify", "origin:v1"],
+    ["export", "origin:v1", "{tmp}/x.tar"],
+    ["diff", "origin:v1"],
+    ["tag", "t2", "origin:v1"],
+    ["ls-layers", "origin:v1"],
+    ["send-bundle", "origin", "{manifest}"],
+    ["fetch-bundle", "origin", "v1"],
+    ["gc", "--remote"],
+]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _staged_manifest(run) -> str:
+    write("a.txt", "alpha\n")
+    assert run("add", "a.txt").code == 0
+    return run("write-manifest", run("write-tree").out.strip()).out.strip()
+
+
+@pytest.mark.parametrize("args", REMOTE_COMMANDS, ids=" ".join)
+def test_unreachable_remote_exits_3_naming_it(project, run, tmp_path, args):
+    host = f"127.0.0.1:{_free_port()}"
+    manifest = _staged_manifest(run)
+    assert run("remote", "add", "origin", f"{host}/conformance/x").code == 0
+    assert run("config", "set", "remote.timeout", "0.2").code == 0
+    r = run(*[a.format(tmp=tmp_path, manifest=manifest) for a in args])
+    assert r.code == 3 and host in r.err, (r.code, r.err)
+    no_traceback(r)
+
+
+@pytest.mark.parametrize("args", REMOTE_COMMANDS, ids=" ".join)
+def test_refused_credentials_exit_10_naming_the_registry(auth_registry, project, run, tmp_path, monkeypatch, args):
+    manifest = _staged_manifest(run)
+    assert run("remote", "add", "origin", f"{auth_registry.host}/{auth_registry.repo('conformance')}").code == 0
+    monkeypatch.setenv("MOPS_REGISTRY_USERNAME", auth_registry.user)
+    monkeypatch.setenv("MOPS_REGISTRY_PASSWORD", auth_registry.password)
+    assert run("push", "--tag", "v1").code == 0
+    wrong = "not-the-password-4b1d"
+    monkeypatch.setenv("MOPS_REGISTRY_PASSWORD", wrong)
+    write("a.txt", "changed\n")  # so that push has something to send
+    assert run("add", "a.txt").code == 0
+    r = run(*[a.format(tmp=tmp_path, manifest=manifest) for a in args])
+    assert r.code == 10 and auth_registry.host in r.err, (r.code, r.err)
+    assert wrong not in r.out + r.err and auth_registry.password not in r.out + r.err
+    no_traceback(r)
+
+
 # -- global options before any command ----------------------------------------------------------
 
 
