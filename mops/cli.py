@@ -130,8 +130,12 @@ def _build_root():
             except OSError as e:
                 raise click.UsageError(f"cannot change to {directory}: {e.strerror}") from None
         ctx.obj = Globals(verbose=verbose, quiet=quiet, progress=not no_progress)
+        _verbosity[0] = verbose  # read by main() when an error escapes the command
 
     return root
+
+
+_verbosity = [0]  # the global -v count, as click parsed it (a command's own -v does not count)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--version"]:  # the fast path: no click, no imports
         sys.stdout.write(f"mops {__version__}\n")
         return 0
-    verbose = any(a in ("-v", "-vv", "--verbose") for a in args[:4])
+    _verbosity[0] = 0
     from .errors import MopsError
 
     try:
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             e.show()
             return 2 if e.exit_code == 2 or isinstance(e, click.UsageError) else e.exit_code
     except MopsError as e:
-        if verbose:
+        if _verbosity[0]:
             import traceback
 
             traceback.print_exc()
@@ -180,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 1
     except Exception as e:  # a bug
-        if verbose:
+        if _verbosity[0]:
             import traceback
 
             traceback.print_exc()

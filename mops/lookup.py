@@ -73,6 +73,12 @@ def _local_name(repo, text: str, digest: str) -> str:
                 from .reference import parse_remote
 
                 return f"{parse_remote(url, str(repo.root)).url}@{digest}"
+    # a bare digest, or a local tag, names a bundle on the default remote (SPEC §4)
+    origin = repo.config.section("remotes.").get("origin")
+    if origin:
+        from .reference import parse_remote
+
+        return f"{parse_remote(origin, str(repo.root)).url}@{digest}"
     return digest
 
 

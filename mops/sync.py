@@ -476,6 +476,12 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
                 return False
             return role_ok is None or role_ok(p)
 
+        if rels is not None and "" not in rels:
+            everything = theirs.files.keys() | (base.files.keys() if base else set())
+            unknown = sorted(r for r in rels if not any(p == r or p.startswith(r + "/") for p in everything))
+            if unknown:
+                raise NotFound(f"no file of {remote}@{digest[:19]} matches {', '.join(unknown)}",
+                               hint=f"list the bundle's files with mops show {remote}@{digest}")
         partial = (rels is not None or role_ok is not None) and not all(
             wanted(p) for p in (theirs.files.keys() | (base.files.keys() if base else set())))
         res = plan_pull(repo, index, base, theirs, overwrite, restore_deleted, wanted if partial else None, lazy)
@@ -521,14 +527,23 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
                     e = entry_from_stat(st, f.digest, STORAGE_EXTERNAL, FLAG_POINTER if lazy else 0)
                     # a pointer's entry keeps the content's size: write-tree and ls-files read it
                     index.entries[p] = e._replace(size=f.size) if lazy else e
+        big_at = repo.config.get("core.big_file_threshold")
         for p, a in res.actions.items():
             if a in ("same", "chmod"):
                 f = theirs.files[p]
                 full = repo.abspath(p)
                 if a == "chmod":
                     os.chmod(full, 0o755 if f.mode == "0755" else 0o644)
+                flags = 0
+                if not repo.objects.has(f.digest):
+                    # the file already holds the bundle's content (say an identical untracked file):
+                    # stage it as add would, so the index never names content found nowhere
+                    if f.size >= big_at:
+                        flags = FLAG_WORKTREE
+                    elif repo.objects.put_file(full)[0] != f.digest:
+                        raise ConflictError(f"{p}: changed while pull was running", hint="run mops pull again")
                 index.entries[p] = entry_from_stat(os.stat(full), f.digest,
-                                                   STORAGE_EXTERNAL if f.storage == "external" else STORAGE_REGISTRY)
+                                                   STORAGE_EXTERNAL if f.storage == "external" else STORAGE_REGISTRY, flags)
             elif a in ("delete", "forget"):
                 if a == "delete":
                     try:
