@@ -497,6 +497,21 @@ def test_unknown_name_exits_1_naming_it(published, run, args, named):
     assert run("status", "--porcelain").out == before
 
 
+def test_a_query_answered_no_exits_1(published, run):
+    write("a.txt", "changed\n")
+    assert run("diff", "--exit-code").code == 1
+    assert run("add", "a.txt").code == 0
+    assert run("diff", "--exit-code").code == 0
+    assert run("diff", "--staged", "--exit-code").code == 1
+    assert run("manifest").code == 0 and run("manifest", "--check").code == 0
+    write("c.txt", "gamma\n")
+    assert run("add", "c.txt").code == 0
+    r = run("manifest", "--check")
+    assert r.code == 1 and "manifest.json" in r.err
+    write(".modelopsignore", "*.log\n")
+    assert (run("check-ignore", "x.log").code, run("check-ignore", "a.txt").code) == (0, 1)
+
+
 def test_cat_file_e_answers_with_the_exit_code_only(published, run):
     r = run("cat-file", "-e", ZERO)
     assert (r.code, r.out, r.err) == (1, "", "")
@@ -803,10 +818,9 @@ echo "$manifest"
     assert (tmp_path / "dst" / "d" / "f2").read_text() == "two\n"
 
 
-# -- known divergences from SPEC (see the conformance report) ------------------------------------
+# -- divergences this pass found, since fixed: a user-visible contract each ---------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="cli.main takes any -v among the first 4 arguments as the global -v")
 def test_a_commands_own_v_flag_does_not_show_tracebacks(tmp_path, monkeypatch, run):
     monkeypatch.chdir(tmp_path)
     for args in (["remote", "-v"], ["check-ignore", "-v", "f"]):
@@ -814,11 +828,34 @@ def test_a_commands_own_v_flag_does_not_show_tracebacks(tmp_path, monkeypatch, r
         assert r.code == 2 and "Traceback" not in r.err, args
 
 
-@pytest.mark.xfail(strict=True, reason="cli.main looks for the global -v only among the first 4 arguments")
 def test_global_v_after_other_global_options_shows_the_traceback(tmp_path, monkeypatch, run):
     monkeypatch.chdir(tmp_path)
     r = run("--no-progress", "-q", "-C", str(tmp_path), "-v", "status")
     assert r.code == 2 and "Traceback" in r.err
+
+
+def test_fsck_is_clean_after_pull_over_an_identical_untracked_file(published, run, monkeypatch):
+    other = published.tmp / "other"
+    assert run("init", str(other)).code == 0
+    monkeypatch.chdir(other)
+    write("a.txt", "alpha\n")  # untracked, the same as the bundle's (as init's .gitignore often is)
+    assert run("pull", published.ref).code == 0
+    r = run("fsck")
+    assert r.code == 0, r.out
+
+
+def test_pull_of_a_path_the_bundle_lacks_exits_1(published, run):
+    r = run("pull", "origin", "v1", "--", "nosuch")
+    assert r.code == 1 and "nosuch" in r.err
+
+
+def test_resolve_of_a_bare_digest_names_the_default_remote(published, run):
+    # SPEC §4: a bare digest is a digest on origin; §5: resolve prints repository@sha256:<hex>
+    r = run("resolve", published.digest)
+    assert r.out == f"oci:{published.layout}@{published.digest}\n"
+
+
+# -- known divergences from SPEC (see the conformance report) ------------------------------------
 
 
 @pytest.mark.xfail(
@@ -856,25 +893,6 @@ def test_fsck_is_clean_after_pushing_a_big_file(project, run, tmp_path):
     assert r.code == 0, r.out
 
 
-@pytest.mark.xfail(
-    strict=True, reason="pull stages an untracked file identical to the bundle's without putting its blob in the store"
-)
-def test_fsck_is_clean_after_pull_over_an_identical_untracked_file(published, run, monkeypatch):
-    other = published.tmp / "other"
-    assert run("init", str(other)).code == 0
-    monkeypatch.chdir(other)
-    write("a.txt", "alpha\n")  # untracked, the same as the bundle's (as init's .gitignore often is)
-    assert run("pull", published.ref).code == 0
-    r = run("fsck")
-    assert r.code == 0, r.out
-
-
-@pytest.mark.xfail(strict=True, reason="pull -- PATH with a path in no file of the bundle succeeds silently")
-def test_pull_of_a_path_the_bundle_lacks_exits_1(published, run):
-    r = run("pull", "origin", "v1", "--", "nosuch")
-    assert r.code == 1 and "nosuch" in r.err
-
-
 @pytest.mark.xfail(strict=True, reason="cat-file -p prints a corrupt object's bytes and exits 0")
 def test_cat_file_p_of_a_corrupt_object_exits_11(published, run):
     h = hashlib.sha256(b"alpha\n").hexdigest()
@@ -883,10 +901,3 @@ def test_cat_file_p_of_a_corrupt_object_exits_11(published, run):
     obj.write_bytes(b"alphx\n")
     r = run("cat-file", "-p", f"sha256:{h}")
     assert r.code == 11 and r.out == ""
-
-
-@pytest.mark.xfail(strict=True, reason="lookup.locate answers a bare digest known locally with the digest alone")
-def test_resolve_of_a_bare_digest_names_the_default_remote(published, run):
-    # SPEC §4: a bare digest is a digest on origin; §5: resolve prints repository@sha256:<hex>
-    r = run("resolve", published.digest)
-    assert r.out == f"oci:{published.layout}@{published.digest}\n"
