@@ -68,8 +68,9 @@ def checkout_index(repo, paths: list[str] | None = None, force: bool = False) ->
 @click.command("checkout-index")
 @click.option("-a", "--all", "all_", is_flag=True, help="Check out every file in the index.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite files whose content differs.")
+@click.option("-z", "nul", is_flag=True, help="End each printed path with NUL instead of a newline.")
 @click.argument("paths", nargs=-1)
-def cli(all_, force, paths):
+def cli(all_, force, nul, paths):
     """Write PATHS (or with -a every file) from the index into the worktree.
 
     Files already holding the staged content are not rewritten.
@@ -83,4 +84,6 @@ def cli(all_, force, paths):
     if not all_ and not paths:
         raise click.UsageError("give PATHS or -a")
     for rel in checkout_index(open_repo(), None if all_ else list(paths), force=force):
-        click.echo(rel)
+        click.echo(rel, nl=not nul)
+        if nul:
+            click.echo("\0", nl=False)

@@ -33,11 +33,13 @@ def ls_layers(repo, name: str):
 
 @click.command("ls-layers")
 @click.option("--no-config", is_flag=True, help="Leave out the config blob.")
+@click.option("-z", "nul", is_flag=True, help="End each record with NUL instead of a newline (titles are paths).")
 @click.argument("manifest")
-def cli(no_config, manifest):
+def cli(no_config, nul, manifest):
     """List the blobs of MANIFEST (a digest, local ref or remote reference).
 
     Each line: DIGEST SIZE MEDIA-TYPE TITLE (the config first, then the layers).
+    TITLE is a file's path; with -z records end with NUL, so any path is safe.
 
     \b
     Example:
@@ -53,5 +55,6 @@ def cli(no_config, manifest):
         repo = None
     m = ls_layers(repo, manifest)
     descs = m.layers if no_config else [m.config, *m.layers]
+    end = "\0" if nul else "\n"
     for d in descs:
-        sys.stdout.write(f"{d.digest} {d.size} {d.media_type} {d.title or '-'}\n")
+        sys.stdout.write(f"{d.digest} {d.size} {d.media_type} {d.title or '-'}{end}")
