@@ -90,6 +90,9 @@ def parse_remote(text: str, base_dir: str | None = None) -> Remote:
                              "or remote.insecure) or oci:PATH")
         text = rest
     first, _, repo = text.partition("/")
+    if "@" in first:
+        raise UsageError("a remote must not carry credentials (user:password@host): they would be stored and shown",
+                         hint="run mops login HOST, or set MOPS_REGISTRY_USERNAME and MOPS_REGISTRY_PASSWORD")
     if not repo or not _looks_like_host(first):
         raise UsageError(
             f"malformed remote {text!r}: expected host[:port]/repository (e.g. ghcr.io/acme/model) or oci:PATH",

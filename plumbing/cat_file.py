@@ -68,6 +68,41 @@ def _from_worktree(repo, path: str, entry, what: str):
     return True
 
 
+HOLD_MAX = 64 << 20  # content up to this size is verified before a byte is printed
+
+
+def _print_verified(reader, digest: str) -> None:
+    """Print an object's bytes, checked against its digest: objects up to HOLD_MAX are held and
+    verified first (a corrupt one prints nothing); larger ones stream, and a mismatch found at
+    the end still exits 11."""
+    import hashlib
+
+    from mops.errors import IntegrityError
+
+    h = hashlib.sha256()
+    held: list[bytes] | None = []
+    size = 0
+    out = sys.stdout.buffer
+    with reader as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+            if held is not None and size <= HOLD_MAX:
+                held.append(chunk)
+                continue
+            if held:
+                out.writelines(held)
+            held = None
+            out.write(chunk)
+    got = "sha256:" + h.hexdigest()
+    if got != digest:
+        out.flush()
+        raise IntegrityError(f"object {digest} is corrupt: its content hashes to {got}", hint="run mops fsck")
+    if held:
+        out.writelines(held)
+    out.flush()
+
+
 @click.command("cat-file")
 @click.option("-t", "t", is_flag=True, help="Print the object's type: blob, tree or manifest.")
 @click.option("-s", "s", is_flag=True, help="Print the object's size in bytes.")
@@ -97,9 +132,8 @@ def cli(t, s, p, e, object):
         sys.exit(0 if ok else 1)
     res = cat_file(repo, object, what)
     if what == "p":
-        with res as f:
-            while chunk := f.read(1 << 20):
-                sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
+        from mops.revs import resolve_local
+
+        _print_verified(res, resolve_local(repo, object))
     else:
         click.echo(res)

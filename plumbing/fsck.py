@@ -34,10 +34,12 @@ def fsck(repo) -> FsckReport:
             kind = kind_of_bytes(data)
             try:
                 if kind == "manifest":
+                    # A manifest's config must be here (every command that stores a manifest
+                    # stores its config); its layers need not be: they are fetched on demand, and
+                    # big files live in the worktree, never in the store.
                     m = parse_manifest(data)
-                    for b in m.blobs():
-                        if not store.has(b.digest) and b.media_type != "application/vnd.oci.empty.v1+json":
-                            rep.problems.append(f"missing object {b.digest} (referenced by manifest {d})")
+                    if not store.has(m.config.digest):
+                        rep.problems.append(f"missing object {m.config.digest} (config of manifest {d})")
                 elif kind == "tree":
                     parse_tree(data)
             except MopsError as e:

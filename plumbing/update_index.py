@@ -33,6 +33,12 @@ def stage_paths(repo, index: Index, rels: list[str], progress=None, result: Inde
     _check_utf8(rels)
     big = repo.config.get("core.big_file_threshold")
     ents = index.entries
+    from mops.bundle import _CTRL_RE
+
+    for rel in rels:  # checked before anything is staged: one bad name stages nothing
+        if _CTRL_RE.search(rel):
+            raise UsageError(f"{rel!r}: a path with a control character cannot go in a bundle",
+                             hint="rename the file, or list it in .modelopsignore")
     with repo.objects.batch():  # one filesystem sync for the lot, not one fsync per file
         for rel in rels:
             full = repo.fspath(rel)

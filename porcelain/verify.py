@@ -23,9 +23,9 @@ class VerifyReport:
 
 def verify_bundle(ref: str, repo=None, role: str | None = None, full: bool = False, report: VerifyReport | None = None,
                   remote=None) -> VerifyReport:
-    """Every registry blob (and the config) of REF on its remote, every external object in its
-    store: present with the right size, and with ``full`` hashing to its digest.  A missing one
-    counts as a mismatch."""
+    """Every registry blob (and the config) of REF on its remote, downloaded and hashed against its
+    digest; every external object in its store present with the right size (and etag where one was
+    recorded), and with ``full`` hashed too.  A missing one counts as a mismatch."""
     from mops import digest as dg
     from mops.bundle import parse_manifest
     from mops.materialize import resolve
@@ -46,12 +46,10 @@ def verify_bundle(ref: str, repo=None, role: str | None = None, full: bool = Fal
             problem = f"missing from {target.name}"
         elif have != size:
             problem = f"size {have} on {target.name}, expected {size}"
-        elif full:
+        else:  # registry blobs are always checked against their digest (SPEC §5)
             with target.fetch_blob(digest, size) as f:
                 got, n = dg.of_stream(f)
             problem = None if (got, n) == (digest, size) else f"content on {target.name} hashes to {got} ({n} bytes)"
-        else:
-            problem = None
         if problem:
             report.mismatches.append({"path": path, "digest": digest, "where": target.name, "problem": problem})
 
@@ -172,7 +170,7 @@ def verify_project(repo, role: str | None = None, full: bool = False) -> VerifyR
 
 @click.command("verify")
 @click.option("--role", metavar="R", help="Only the files of role R.")
-@click.option("--full", is_flag=True, help="Download and hash every blob and object (and re-hash every worktree file).")
+@click.option("--full", is_flag=True, help="Also download and hash every external object (and re-hash every worktree file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.argument("ref", required=False)
 def cli(role, full, as_json, ref):
