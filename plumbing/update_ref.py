@@ -21,6 +21,12 @@ def update_ref(repo, name: str, digest: str | None, delete: bool = False) -> Non
             raise NotFound(f"ref {name} does not exist")
         return
     d = dg.parse_digest(digest or "")
+    from mops.refs import check_ref_path
+
+    check_ref_path(name)
+    if not repo.objects.has(d):  # as git update-ref: a ref to nothing would only fail fsck later
+        raise NotFound(f"object {d} is not in the object store; {name} not updated",
+                       hint="fetch the bundle first: mops fetch-bundle REMOTE REF")
     repo.refs.write(name, d)
 
 
