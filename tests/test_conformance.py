@@ -5,7 +5,7 @@ Each table is one rule of the contract applied to every command it concerns: the
 the global options, plumbing output a shell captures as is.  ``test_tables_cover_every_command``
 fails when a command is added to mops.cli without a row in the tables that concern it.
 
-Tests marked xfail(strict=True) pin a known divergence from SPEC (listed in the conformance
+A test marked xfail(strict=True) pins a known divergence from SPEC (listed in the conformance
 report); each starts failing, and so must be turned into a plain test, once it is fixed.
 """
 
@@ -979,9 +979,6 @@ def test_resolve_of_a_bare_digest_names_the_default_remote(published, run):
     # SPEC §4: a bare digest is a digest on origin; §5: resolve prints repository@sha256:<hex>
     r = run("resolve", published.digest)
     assert r.out == f"oci:{published.layout}@{published.digest}\n"
-
-
-# -- known divergences from SPEC (see the conformance report) ------------------------------------
 
 
 def test_verify_ref_catches_a_same_size_rewrite_of_a_registry_blob(published, run, monkeypatch, tmp_path):
