@@ -52,6 +52,10 @@ def cli(role, mirror, overwrite, lazy, dry_run, link, as_json, ref, dest):
     from mops.materialize import materialize
     from mops.ui import emit_json, human_size, out, progress, summary
 
+    if not dest:  # an unset shell variable must not mean "here"
+        from mops.errors import UsageError
+
+        raise UsageError("DEST is empty: name the directory to write the bundle into")
     _refuse_non_directory_ancestor(dest)
     res = materialize(ref, dest, role=role, mirror=mirror, overwrite=overwrite, lazy=lazy, dry_run=dry_run, link=link,
                       progress_factory=progress)

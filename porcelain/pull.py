@@ -34,6 +34,10 @@ def cli(dry_run, overwrite, restore_deleted, lazy, role, insecure, as_json, remo
     from mops.sync import pull
     from mops.ui import emit_json, human_size, open_repo, out, summary
 
+    if "" in paths:  # an unset shell variable must not mean "every file"
+        from mops.errors import UsageError
+
+        raise UsageError("empty string is not a valid path; nothing was pulled", hint="use -- . to mean every file")
     res = pull(open_repo(), remote, ref, dry_run=dry_run, overwrite=overwrite, restore_deleted=restore_deleted,
                lazy=lazy, role=role, paths=list(paths) or None, insecure=insecure)
     if as_json:

@@ -22,6 +22,10 @@ def rm(repo, specs: list[str], cached: bool = False, cwd: str | None = None) -> 
 
     A spec that matches nothing exits 1 and nothing changes.
     """
+    if "" in specs:  # as git: an empty spec (an unset shell variable) must not mean "everything"
+        from mops.errors import UsageError
+
+        raise UsageError("empty string is not a valid pathspec; nothing was removed", hint="use . to mean every file")
     res = RmResult()
     with repo.lock_index() as lock:
         index = repo.load_index()

@@ -641,6 +641,28 @@ def test_malformed_input_exits_2_naming_it(published, run, args, named):
     assert run("show-ref").out == refs_before
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rm", ""],
+        ["rm", "a.txt", ""],
+        ["rm", "--cached", ""],
+        ["remove", ""],
+        ["add", ""],
+        ["pull", "origin", "v1", "--", ""],
+        ["materialize", "{ref}", ""],
+    ],
+    ids=" ".join,
+)
+def test_an_empty_argument_never_means_everything(published, run, args):
+    # `mops rm "$FILE"` with FILE unset: git refuses an empty pathspec; so must mops, touching nothing
+    before = (run("ls-files").out, sorted(p.name for p in published.root.iterdir()))
+    r = run(*published.fill(args))
+    assert r.code == 2 and "empty" in r.err, (r.code, r.err)
+    assert (run("ls-files").out, sorted(p.name for p in published.root.iterdir())) == before
+    assert (published.root / "a.txt").read_text() == "alpha\n"
+
+
 def test_cat_file_takes_exactly_one_mode(published, run):
     r = run("cat-file", "-t", "-s", published.digest)
     assert r.code == 2 and "exactly one" in r.err and r.out == ""
