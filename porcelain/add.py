@@ -103,8 +103,6 @@ def add(repo, specs: list[str], force: bool = False, all_: bool = False, cwd: st
     from plumbing.update_index import IndexUpdate, stage_paths
 
     if "" in specs:  # as git: an empty spec (an unset shell variable) must not mean "everything"
-        from mops.errors import UsageError
-
         raise UsageError("empty string is not a valid pathspec; nothing was staged", hint="use . to mean every file")
     with repo.lock_index() as lock:
         index = repo.load_index()

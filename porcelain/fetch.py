@@ -22,6 +22,11 @@ def cli(insecure, as_json, remote, ref):
     from mops.sync import fetch
     from mops.ui import emit_json, human_size, open_repo, out, summary
 
+    if "" in (remote, ref):  # an unset shell variable must not silently mean the default
+        from mops.errors import UsageError
+
+        raise UsageError("REMOTE or REF is empty: leave it out for the default")
+
     res = fetch(open_repo(), remote, ref, insecure=insecure)
     if as_json:
         emit_json("fetch", {"digest": res.digest, "remote": res.remote, "tag": res.tag, "files": len(res.tree.files),

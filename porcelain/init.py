@@ -107,6 +107,10 @@ def cli(registry, template, as_json, directory):
     """
     from mops.ui import emit_json, summary
 
+    if directory == "" or registry == "":  # an unset shell variable must not silently mean the default
+        from mops.errors import UsageError
+
+        raise UsageError("DIR or --registry is empty: leave it out for the default")
     res = init(directory, registry=registry, template=template)
     if as_json:
         emit_json("init", {"root": res.root, "created": res.created_dir, "gitignore_updated": res.gitignore_updated,

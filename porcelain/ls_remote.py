@@ -34,6 +34,10 @@ def cli(as_json, remote):
     from mops.lookup import find_repo_or_none
     from mops.ui import emit_json
 
+    if remote == "":  # an unset shell variable must not silently mean the default
+        from mops.errors import UsageError
+
+        raise UsageError("REMOTE is empty: leave it out for origin")
     rows = ls_remote(find_repo_or_none(), remote)
     if as_json:
         emit_json("ls-remote", {"tags": [{"tag": t, "digest": d} for t, d in rows]})

@@ -34,6 +34,10 @@ def cli(dry_run, overwrite, restore_deleted, lazy, role, insecure, as_json, remo
     from mops.sync import pull
     from mops.ui import emit_json, human_size, open_repo, out, summary
 
+    if "" in (remote, ref):  # an unset shell variable must not silently mean the default
+        from mops.errors import UsageError
+
+        raise UsageError("REMOTE or REF is empty: leave it out for the default")
     if "" in paths:  # an unset shell variable must not mean "every file"
         from mops.errors import UsageError
 

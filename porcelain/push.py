@@ -27,6 +27,11 @@ def cli(tag, dry_run, force, annotations, insecure, as_json, remote):
     """
     from mops.sync import push
     from mops.ui import emit_json, human_size, open_repo, out, summary
+
+    if remote == "" or tag == "":  # an unset shell variable must not silently mean the default
+        from mops.errors import UsageError
+
+        raise UsageError("REMOTE or --tag is empty: leave it out for the default")
     from plumbing.write_manifest import parse_annotations
 
     res = push(open_repo(), remote, tag, dry_run=dry_run, force=force, annotations=parse_annotations(annotations),

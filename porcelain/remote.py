@@ -26,6 +26,10 @@ def remote_add(repo, name: str, ref: str) -> None:
 
 
 def remote_remove(repo, name: str) -> None:
+    from mops.reference import is_name
+
+    if not is_name(name):
+        raise UsageError(f"invalid remote name {name!r}: letters, digits, '_', '.', '-'", hint="see the remotes with mops remote")
     if not repo.config.unset(f"remotes.{name}"):
         raise NotFound(f"no remote named {name!r}")
     repo.config.save()

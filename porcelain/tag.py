@@ -60,6 +60,8 @@ def cli(list_, delete, as_json, name, ref):
     """
     from mops.ui import emit_json, open_repo, summary
 
+    if "" in (name, ref):  # an unset shell variable must not silently mean the default
+        raise UsageError("NAME or REF is empty: leave REF out for HEAD")
     repo = open_repo()
     if delete and name is None:
         raise UsageError("give the tag NAME to delete", hint="see the tags with mops tag -l")

@@ -619,6 +619,7 @@ MALFORMED = [  # (args, what the message must name)
     (["send-bundle", "origin", "sha256:xyz"], "sha256:xyz"),
     (["ls-remote", "nosuchremote"], "nosuchremote"),
     (["remote", "add", "bad", "oci:"], "oci:"),
+    (["remote", "remove", ""], "''"),
     (["config", "get", "no.such.key"], "no.such.key"),
     (["config", "set", "storage.threshold", "banana"], "banana"),
     (["pull", "--role", "nosuch"], "nosuch"),
@@ -651,14 +652,27 @@ def test_malformed_input_exits_2_naming_it(published, run, args, named):
         ["add", ""],
         ["pull", "origin", "v1", "--", ""],
         ["materialize", "{ref}", ""],
+        ["pull", ""],
+        ["pull", "origin", ""],
+        ["fetch", ""],
+        ["fetch", "origin", ""],
+        ["push", ""],
+        ["push", "--tag", ""],
+        ["ls-remote", ""],
+        ["tag", "t1", ""],
+        ["tag", ""],
+        ["init", ""],
+        ["init", "--registry", "", "{tmp}/new"],
     ],
-    ids=" ".join,
+    ids=lambda a: " ".join(x or "''" for x in a),
 )
 def test_an_empty_argument_never_means_everything(published, run, args):
     # `mops rm "$FILE"` with FILE unset: git refuses an empty pathspec; so must mops, touching nothing
     before = (run("ls-files").out, sorted(p.name for p in published.root.iterdir()))
+    refs = run("show-ref").out
     r = run(*published.fill(args))
     assert r.code == 2 and "empty" in r.err, (r.code, r.err)
+    assert run("show-ref").out == refs and not (published.tmp / "new").exists()
     assert (run("ls-files").out, sorted(p.name for p in published.root.iterdir())) == before
     assert (published.root / "a.txt").read_text() == "alpha\n"
 
