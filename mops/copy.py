@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from .bundle import EMPTY_BYTES, EMPTY_DIGEST, Descriptor
 from .errors import NotFound
+from .streams import ReaderWrapper
 
 Opener = Callable[[Descriptor], BinaryIO]
 
@@ -97,11 +98,12 @@ def copy_blobs(open_source: Opener, dst, descs: Iterable[Descriptor], known: set
     return stats
 
 
-class _Counting:
+class _Counting(ReaderWrapper):
     """Reports bytes read to a progress bar."""
 
     def __init__(self, f, progress):
-        self.f, self.progress = f, progress
+        super().__init__(f)
+        self.progress = progress
 
     def read(self, n: int = -1) -> bytes:
         b = self.f.read(n)
@@ -112,15 +114,6 @@ class _Counting:
         n = self.f.readinto(buf)
         self.progress.advance(n or 0)
         return n
-
-    def close(self) -> None:
-        self.f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __getattr__(self, name):
         return getattr(self.f, name)

@@ -33,6 +33,7 @@ from .cache import Cache
 from .checkout import safe_target
 from .errors import AuthError, ConflictError, IntegrityError, NotFound, RemoteUnavailable, UsageError
 from .fsutil import _unlink_quiet, fsync_dir, try_reflink
+from .streams import ReaderWrapper
 
 LINK_MODES = ("auto", "reflink", "hardlink", "copy")
 _TMP_RE = re.compile(r"^\..+\.mops-[0-9a-f]{8}$")  # our temp names in DEST: .NAME.mops-XXXXXXXX
@@ -153,12 +154,13 @@ def probe_missing(store, digest: str) -> None:
         pass
 
 
-class Rechunked:
+class Rechunked(ReaderWrapper):
     """Serve small reads from big ones: the cache reads 1 MiB at a time, while a ranged-GET store
     (Azure, GCS) costs a request per read, so the store is read ``chunk`` bytes at a time."""
 
     def __init__(self, f, chunk: int):
-        self.f, self.chunk = f, chunk
+        super().__init__(f)
+        self.chunk = chunk
         self.buf = memoryview(b"")
 
     def read(self, n: int = -1):
@@ -169,15 +171,6 @@ class Rechunked:
         else:
             out, self.buf = self.buf[:n], self.buf[n:]
         return out
-
-    def close(self) -> None:
-        self.f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from . import digest as dg
 from .errors import ConflictError, IntegrityError
 from .index import FLAG_POINTER, FLAG_WORKTREE, STORAGE_AUTO, Entry, Index, entry_from_stat, stat_matches
+from .streams import ReaderWrapper
 
 
 def stage_file(repo, rel: str, st: os.stat_result | None = None, big_threshold: int | None = None) -> Entry:
@@ -55,13 +56,14 @@ def open_staged(repo, rel: str, entry: Entry):
     return VerifyingReader(open(repo.abspath(rel), "rb"), digest, entry.size, rel)
 
 
-class VerifyingReader:
+class VerifyingReader(ReaderWrapper):
     """Wraps a file; raises ConflictError at EOF when the bytes read do not match the digest."""
 
     def __init__(self, f, digest: str, size: int, rel: str):
         import hashlib
 
-        self.f, self.digest, self.size, self.rel = f, digest, size, rel
+        super().__init__(f)
+        self.digest, self.size, self.rel = digest, size, rel
         self.h = hashlib.sha256()
         self.n = 0
 
@@ -92,15 +94,6 @@ class VerifyingReader:
 
     def _fail(self) -> None:
         raise ConflictError(f"{self.rel}: modified since it was staged; run mops add {self.rel}")
-
-    def close(self) -> None:
-        self.f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # -- status --------------------------------------------------------------------------------
