@@ -437,6 +437,12 @@ def materialize(ref: str, dest: str | os.PathLike, role: str | None = None, mirr
     dest = Path(os.path.abspath(os.fspath(dest)))
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a directory")
+    if mirror:
+        # --mirror deletes whatever the bundle lacks: never let that reach a checkout's history
+        for guard in (".git", ".modelops-bundle", ".hg"):
+            if (dest / guard).exists():
+                raise ConflictError(f"refusing to mirror into {dest}: it holds {guard}/, which --mirror would delete",
+                                    hint="materialize into a directory of its own, or drop --mirror")
     res_ = resolve(ref, repo, cache)
     from .roles import select
 

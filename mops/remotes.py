@@ -20,8 +20,9 @@ def resolve_remote(repo, text: str | None) -> tuple[str, Remote]:
     text = text or DEFAULT_REMOTE
     if text in names:
         return text, parse_remote(names[text], remote_base_dir(repo))
-    if text == DEFAULT_REMOTE:
-        raise UsageError("no remote named 'origin'", hint="run mops remote add origin oci:./bundles (or host/repository), or name a remote")
+    if text == DEFAULT_REMOTE or is_name(text) and "." not in text and ":" not in text:
+        raise UsageError(f"no remote named {text!r}",
+                         hint=f"run mops remote add {text} oci:./bundles (or host/repository), or give a remote")
     remote = parse_remote(text)
     for n, url in names.items():  # a URL that a configured remote points at uses that name
         if parse_remote(url, remote_base_dir(repo)) == remote:

@@ -20,6 +20,7 @@ class IndexUpdate:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     bytes_hashed: int = 0
+    needs_update: list[str] = field(default_factory=list)  # --refresh: tracked files that differ
 
 
 def stage_paths(repo, index: Index, rels: list[str], progress=None, result: IndexUpdate | None = None) -> IndexUpdate:
@@ -119,6 +120,7 @@ def update_index(repo, paths: list[str], add: bool = False, remove: bool = False
             index.entries.update(ch.refreshed)
             for rel in ch.modified + ch.deleted:
                 sys.stdout.write(f"{rel}: needs update\n")
+            res.needs_update = sorted(ch.modified + ch.deleted)
         lock.commit(index)
     return res
 
@@ -147,4 +149,6 @@ def cli(add, remove, refresh, from_stdin, nul, paths):
         paths += [p for p in (data.split("\0") if nul else data.splitlines()) if p]
     if not paths and not refresh:
         raise click.UsageError("give PATHS, --stdin or --refresh")
-    update_index(repo, paths, add=add, remove=remove, refresh=refresh)
+    res = update_index(repo, paths, add=add, remove=remove, refresh=refresh)
+    if res.needs_update:
+        sys.exit(1)  # as git update-index --refresh: some entries need updating

@@ -1070,3 +1070,17 @@ def test_a_path_with_a_control_character_is_refused_when_added(project, run):
     r = run("add", odd)
     assert r.code == 2 and "new" in r.err
     assert run("ls-files").out == ""
+
+
+def test_mirror_refuses_a_git_checkout(published, run, tmp_path):
+    dest = tmp_path / "checkout"
+    (dest / ".git").mkdir(parents=True)
+    (dest / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    r = run("materialize", "--mirror", published.ref, str(dest))
+    assert r.code == 12 and ".git" in r.err
+    assert (dest / ".git" / "HEAD").exists()
+
+
+def test_an_unconfigured_remote_name_says_so(project, run):
+    r = run("push", "nosuchremote")
+    assert r.code == 2 and "no remote named 'nosuchremote'" in r.err
