@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from contextlib import contextmanager
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -73,10 +74,18 @@ class OCILayoutTarget:
     def _write_index(self, idx: dict) -> None:
         atomic_write_bytes(self.path / "index.json", json.dumps(idx, indent=2, sort_keys=True).encode() + b"\n")
 
+    @contextmanager
     def _lock(self):
-        from filelock import FileLock
+        """An exclusive lock on the layout directory itself (flock on its fd): concurrent pushes
+        serialise their index.json rewrites, and no lock file is left in the layout."""
+        import fcntl
 
-        return FileLock(str(self.path / ".index.json.lock"))
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the fd releases the lock
 
     # -- Target ----------------------------------------------------------------------------
     def blob_size(self, digest: str) -> int | None:

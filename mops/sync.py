@@ -396,6 +396,8 @@ def plan_pull(repo, index, base: Tree | None, theirs: Tree, overwrite: bool, res
             elif p in index.entries and (p in modified or p in deleted or T.get(p) is None
                                          or "sha256:" + index.entries[p][6].hex() != t[0]):
                 res.kept_local.append(p)
+            elif p not in index.entries and t is not None:
+                res.kept_local.append(p)  # a staged deletion (mops rm) is local work too
             continue
         present = p in index.entries or os.path.lexists(repo.abspath(p))
         if os.path.islink(repo.abspath(p)) and not overwrite:
