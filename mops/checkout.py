@@ -51,6 +51,61 @@ def safe_target(root: str | os.PathLike, rel: str, create_dirs: bool = True) -> 
     return target
 
 
+READ_AHEAD_MIN = 8 << 20  # from this size a helper thread reads the next chunks while this one hashes and writes
+
+
+def _chunks(source: BinaryIO):
+    while chunk := source.read(CHUNK):
+        yield chunk
+
+
+def _read_ahead(source: BinaryIO, depth: int = 4):
+    """Yield ``source``'s chunks, read by a helper thread up to ``depth`` chunks ahead: receiving
+    from the network overlaps hashing and writing (both release the GIL on big buffers).  An
+    error in the reader is raised here; stopping early stops the reader."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    DONE = object()
+
+    def pump() -> None:
+        try:
+            while not stop.is_set():
+                chunk = source.read(CHUNK)
+                if not chunk:
+                    break
+                while not stop.is_set():
+                    try:
+                        q.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+            q.put(DONE)
+        except BaseException as e:  # handed to the consumer, which raises it with its exit code
+            q.put(e)
+
+    t = threading.Thread(target=pump, name="mops-read-ahead", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # drain so a blocked put sees the stop flag
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        t.join()
+
+
 def copy_to_temp(target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None,
                  sync: bool = False) -> str:
     """Copy ``source`` into a temp file beside ``target`` while hashing it; refuse (exit 11, temp file
@@ -60,10 +115,7 @@ def copy_to_temp(target: Path, source: BinaryIO, digest: str, size: int, mode: s
     n = 0
     try:
         with os.fdopen(fd, "wb") as f:
-            while True:
-                chunk = source.read(CHUNK)
-                if not chunk:
-                    break
+            for chunk in (_read_ahead(source) if size >= READ_AHEAD_MIN else _chunks(source)):
                 h.update(chunk)
                 f.write(chunk)
                 n += len(chunk)
