@@ -123,6 +123,27 @@ def fmt_s(t: float) -> str:
     return f"{t * 1000:.0f} ms" if t < 1 else f"{t:.2f} s"
 
 
+def fresh_file(path: Path, size: int) -> str:
+    """``size`` random bytes never seen before (so no registry or store already has them), written
+    to ``path`` and synced; returns their digest."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            block = os.urandom(min(8 << 20, left))
+            h.update(block)
+            f.write(block)
+            left -= len(block)
+    os.sync()
+    return "sha256:" + h.hexdigest()
+
+
+def mib_s(size: int, seconds: float) -> str:
+    return f"{size / seconds / (1 << 20):.1f} MiB/s"
+
+
 def fmt_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":

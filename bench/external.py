@@ -23,7 +23,6 @@ after every round (it keeps objects in memory and its temp directory).  The 1 Gi
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import socket
@@ -95,22 +94,6 @@ def timed(argv: list[str], server_pid: int, cwd=None, env=None) -> Sample:
     return Sample(r.wall, float(user) + float(system), int(rss_kb) * 1024, r.rc, _moto_cpu(server_pid) - s0)
 
 
-def fresh_file(path: Path, size: int) -> str:
-    """``size`` random bytes never seen before (so no store already has them); returns their digest."""
-    h = hashlib.sha256()
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            block = os.urandom(min(8 << 20, left))
-            h.update(block)
-            f.write(block)
-            left -= len(block)
-    os.sync()
-    return "sha256:" + h.hexdigest()
-
-
-def mib_s(size: int, seconds: float) -> str:
-    return f"{size / seconds / (1 << 20):.1f} MiB/s"
 
 
 def _mb(n: int) -> str:
@@ -267,7 +250,7 @@ def rounds(b: Bench, push: bool, pull: bool) -> dict[str, list[Sample]]:
         src = ctx.scratch / f"src-{i}"
         b.project(src)
         f = src / "model.bin"
-        digest = fresh_file(f, size)
+        digest = c.fresh_file(f, size)
         c.sh([*b.mops, "add", f.name], cwd=src, env=b.env)
         key = object_key(digest)
         got: dict[str, Sample] = {}
@@ -325,10 +308,10 @@ def results(samples: dict[str, list[Sample]], size: int, what: str, tools: list[
     rc = w[ceiling] / w[mops]
     noun = f"{what} of a new {c.fmt_bytes(size)} external file"
     return [
-        c.Result(SUITE, noun, f"{c.fmt_s(w[mops])}, {mib_s(size, w[mops])}",
-                 f"{c.fmt_s(w[peer])}, {mib_s(size, w[peer])}", peer, r, "≥ 0.9× s3fs' throughput", r >= 0.9, detail),
-        c.Result(SUITE, f"{noun}, vs {ceiling} (one request)", mib_s(size, w[mops]),
-                 f"{c.fmt_s(w[ceiling])}, {mib_s(size, w[ceiling])}", ceiling, rc, "info", True, {}),
+        c.Result(SUITE, noun, f"{c.fmt_s(w[mops])}, {c.mib_s(size, w[mops])}",
+                 f"{c.fmt_s(w[peer])}, {c.mib_s(size, w[peer])}", peer, r, "≥ 0.9× s3fs' throughput", r >= 0.9, detail),
+        c.Result(SUITE, f"{noun}, vs {ceiling} (one request)", c.mib_s(size, w[mops]),
+                 f"{c.fmt_s(w[ceiling])}, {c.mib_s(size, w[ceiling])}", ceiling, rc, "info", True, {}),
         c.Result(SUITE, f"peak RSS of that {what}", _mb(rss[mops]),
                  f"{_mb(rss[peer])} s3fs, {_mb(rss[ceiling])} curl", "max of runs", None,
                  "≤ 150 MB", 0 < rss[mops] <= RSS_LIMIT, {"peak_rss": rss}),

@@ -29,7 +29,6 @@ for another's writes.
 from __future__ import annotations
 
 import collections
-import hashlib
 import os
 import shutil
 import sys
@@ -107,22 +106,6 @@ def timed(argv: list[str], cwd=None, env=None) -> Sample:
     return Sample(r.wall, float(user) + float(system), int(rss_kb) * 1024, r.rc)
 
 
-def fresh_file(path: Path, size: int) -> str:
-    """``size`` fresh random bytes (never seen before by anything); returns their digest."""
-    h = hashlib.sha256()
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            block = os.urandom(min(8 << 20, left))
-            h.update(block)
-            f.write(block)
-            left -= len(block)
-    os.sync()
-    return "sha256:" + h.hexdigest()
-
-
-def mib_s(size: int, seconds: float) -> str:
-    return f"{size / seconds / (1 << 20):.0f} MiB/s"
 
 
 def _env() -> dict:
@@ -210,7 +193,7 @@ def case_push(b: Bench) -> list[c.Result]:
         repo = b.repo_name("push-mops")
         b.project(root, repo)
         f = root / "model.bin"
-        digest = fresh_file(f, size)
+        digest = c.fresh_file(f, size)
         c.sh([*b.mops, "add", f.name], cwd=root, env=b.env)
         order = list(samples)
         order = order[i % len(order):] + order[: i % len(order)]
@@ -252,14 +235,14 @@ def case_push(b: Bench) -> list[c.Result]:
     r_oras = w["oras"] / w["mops"]
     what = f"push of a new {c.fmt_bytes(size)} blob"
     return [
-        c.Result(SUITE, what, f"{c.fmt_s(w['mops'])}, {mib_s(size, w['mops'])}",
-                 f"{c.fmt_s(w['curl'])}, {mib_s(size, w['curl'])}", "curl -T", r_curl,
+        c.Result(SUITE, what, f"{c.fmt_s(w['mops'])}, {c.mib_s(size, w['mops'])}",
+                 f"{c.fmt_s(w['curl'])}, {c.mib_s(size, w['curl'])}", "curl -T", r_curl,
                  "≥ 0.9× curl's throughput", r_curl >= 0.9, detail),
-        c.Result(SUITE, f"{what}, vs oras-py", f"{mib_s(size, w['mops'])}",
-                 f"{c.fmt_s(w['oras'])}, {mib_s(size, w['oras'])}", "oras-py push", r_oras,
+        c.Result(SUITE, f"{what}, vs oras-py", f"{c.mib_s(size, w['mops'])}",
+                 f"{c.fmt_s(w['oras'])}, {c.mib_s(size, w['oras'])}", "oras-py push", r_oras,
                  "> 1× (faster)", r_oras > 1.0, {}),
-        c.Result(SUITE, f"{what}: the transfer loop alone (push_blob)", f"{c.fmt_s(w['api'])}, {mib_s(size, w['api'])}",
-                 f"{mib_s(size, w['curl'])}", "curl -T", w["curl"] / w["api"], "info", True, {}),
+        c.Result(SUITE, f"{what}: the transfer loop alone (push_blob)", f"{c.fmt_s(w['api'])}, {c.mib_s(size, w['api'])}",
+                 f"{c.mib_s(size, w['curl'])}", "curl -T", w["curl"] / w["api"], "info", True, {}),
         c.Result(SUITE, "peak RSS of that push", c.fmt_bytes(rss["mops"]),
                  f"{c.fmt_bytes(rss['oras'])} oras-py, {c.fmt_bytes(rss['curl'])} curl", "max of runs", None,
                  "≤ 150 MB", 0 < rss["mops"] <= RSS_LIMIT, {"peak_rss": rss}),
@@ -277,7 +260,7 @@ def case_pull(b: Bench) -> list[c.Result]:
         src = ctx.scratch / f"pull-src-{i}"
         repo = b.repo_name("pull")
         b.project(src, repo)
-        digest = fresh_file(src / "model.bin", size)
+        digest = c.fresh_file(src / "model.bin", size)
         c.sh([*b.mops, "add", "model.bin"], cwd=src, env=b.env)
         c.sh([*b.mops, "push"], cwd=src, env=b.env)
         shutil.rmtree(src)
@@ -318,14 +301,14 @@ def case_pull(b: Bench) -> list[c.Result]:
     rf = w["oras"] / w["mops fetch"]
     rc = w["curl"] / w["mops pull"]
     return [
-        c.Result(SUITE, what, f"{c.fmt_s(w['mops pull'])}, {mib_s(size, w['mops pull'])}",
-                 f"{c.fmt_s(w['oras'])}, {mib_s(size, w['oras'])}", "oras-py pull, unverified", r,
+        c.Result(SUITE, what, f"{c.fmt_s(w['mops pull'])}, {c.mib_s(size, w['mops pull'])}",
+                 f"{c.fmt_s(w['oras'])}, {c.mib_s(size, w['oras'])}", "oras-py pull, unverified", r,
                  "≥ 3× oras-py's throughput", r >= 3.0, detail),
         c.Result(SUITE, f"mops fetch of {c.fmt_bytes(size)} (object store only)",
-                 f"{c.fmt_s(w['mops fetch'])}, {mib_s(size, w['mops fetch'])}",
-                 f"{mib_s(size, w['oras'])}", "oras-py pull", rf, "info", True, {}),
-        c.Result(SUITE, f"{what}, vs curl -o (download ceiling)", f"{mib_s(size, w['mops pull'])}",
-                 f"{c.fmt_s(w['curl'])}, {mib_s(size, w['curl'])}", "curl -o, unverified", rc, "info", True, {}),
+                 f"{c.fmt_s(w['mops fetch'])}, {c.mib_s(size, w['mops fetch'])}",
+                 f"{c.mib_s(size, w['oras'])}", "oras-py pull", rf, "info", True, {}),
+        c.Result(SUITE, f"{what}, vs curl -o (download ceiling)", f"{c.mib_s(size, w['mops pull'])}",
+                 f"{c.fmt_s(w['curl'])}, {c.mib_s(size, w['curl'])}", "curl -o, unverified", rc, "info", True, {}),
         c.Result(SUITE, "peak RSS of that pull", c.fmt_bytes(rss["mops pull"]),
                  f"{c.fmt_bytes(rss['oras'])} oras-py", "max of runs", None, "info", True, {"peak_rss": rss}),
     ]
