@@ -144,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"mops {__version__}\n")
         return 0
     _verbosity[0] = 0
+    for stream in (sys.stdout, sys.stderr):
+        # a file name that is not UTF-8 is written back as the bytes it came from, as git does
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     from .errors import MopsError
 
     try:

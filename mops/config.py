@@ -196,12 +196,16 @@ class Config:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Config:
         p = Path(path)
-        if not p.exists():
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls(p)
+        if not text.strip() or text.strip() == "{}":  # what init writes: no need to load the YAML parser
             return cls(p)
         import yaml
 
         try:
-            tree = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            tree = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
             raise UsageError(f"{p} is not valid YAML: {e}", hint="fix it by hand or run mops config list") from None
         if not isinstance(tree, dict):

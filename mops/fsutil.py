@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from pathlib import Path
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -61,6 +60,8 @@ def sync_files(paths: list[str]) -> None:
 def mkstemp_beside(target: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, str]:
     """A temp file in the target's directory, so the final rename never crosses filesystems."""
     d, name = os.path.split(os.fspath(target))
+    import tempfile
+
     return tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=d or ".")
 
 

@@ -566,42 +566,6 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
 
 
 # -- hooks for status and diff -----------------------------------------------------------------
-def remote_status(repo) -> dict | None:
-    """Where the remote tag stands compared with the worktree's base; never fails (status exits 0)."""
-    head = repo.refs.head_info()
-    ref = head.get("ref")
-    if not ref or not ref.startswith("refs/remotes/"):
-        return None
-    _, _, name, tag = ref.split("/", 3)
-    base = head.get("bundle")
-    try:
-        if head.get("remote"):
-            from .reference import parse_remote
-
-            remote = parse_remote(head["remote"], str(repo.root))
-        else:
-            _n, remote = resolve_remote(repo, name)
-        target = open_target(remote, repo)
-        if hasattr(target, "timeout"):
-            target.timeout = min(float(target.timeout), 2.0)  # status must stay quick
-        try:
-            current, _ = target.resolve(tag)
-        except NotFound:
-            current = None
-    except Exception as e:  # noqa: BLE001 — any failure means "unavailable", status still succeeds
-        from .errors import MopsError
-
-        why = e.message if isinstance(e, MopsError) else type(e).__name__
-        return {"remote": name, "tag": tag, "state": "unavailable", "message": f"remote {name} unavailable ({why})"}
-    if current == base:
-        state, msg = "up-to-date", f"Remote {name}/{tag} is up to date"
-    elif current is None:
-        state, msg = "gone", f"Remote tag {name}/{tag} no longer exists"
-    else:
-        state, msg = "moved", f"Remote {name}/{tag} is at {current[:19]}…, not the synced bundle (run mops pull)"
-    return {"remote": name, "tag": tag, "state": state, "recorded": base, "current": current, "message": msg}
-
-
 def remote_tree(repo, text: str) -> Tree:
     """The tree of a remote reference, downloading only its manifest and config."""
     _name, ref = resolve_reference(repo, text)

@@ -107,9 +107,58 @@ class WorktreeChanges:
     new_digests: dict[str, str] = field(default_factory=dict)  # modified path → worktree digest
     lazy: list[str] = field(default_factory=list)  # pointer files standing for their staged content
 
+    def sort(self) -> None:
+        for lst in (self.modified, self.deleted, self.untracked, self.ignored, self.lazy):
+            lst.sort()
+
 
 def _is_regular(st: os.stat_result) -> bool:
     return statmod.S_ISREG(st.st_mode)
+
+
+def check_changed(repo, ch: WorktreeChanges, rel: str, e: tuple, st: os.stat_result, idx_mtime: int) -> None:
+    """Classify one tracked file whose stat data is at hand: clean, refreshed, lazy or modified.
+
+    Content is read only when the stat data differs from the entry (or the entry is racy) and
+    the size alone does not already prove a change.
+    """
+    if stat_matches(e, st) and not (idx_mtime == 0 or e[2] >= idx_mtime):
+        return
+    if e[8] & FLAG_POINTER:
+        from .pointer import points_to
+
+        if points_to(repo.fspath(rel), "sha256:" + e[6].hex(), st):
+            ch.lazy.append(rel)  # a lazy pointer, not a modification
+            return
+    # stat changed or racy: the content decides
+    if st.st_size != e[1]:
+        ch.modified.append(rel)
+        return
+    try:
+        digest = hash_worktree_file(repo, rel)
+    except OSError:
+        ch.deleted.append(rel)
+        return
+    if digest != "sha256:" + e[6].hex():
+        ch.modified.append(rel)
+        ch.new_digests[rel] = digest
+    elif (e[0] & 0o111 != 0) != (st.st_mode & 0o111 != 0):
+        ch.modified.append(rel)
+    else:
+        ch.refreshed[rel] = entry_from_stat(st, digest, e[7], e[8])
+
+
+def check_path(repo, ch: WorktreeChanges, rel: str, e: tuple, idx_mtime: int) -> None:
+    """Like :func:`check_changed` for a tracked file whose stat data must be read first."""
+    try:
+        st = os.lstat(repo.fspath(rel))
+    except OSError:
+        ch.deleted.append(rel)
+        return
+    if not _is_regular(st):
+        ch.deleted.append(rel)
+        return
+    check_changed(repo, ch, rel, e, st, idx_mtime)
 
 
 def worktree_changes(repo, index: Index, untracked: bool = True, ignored: bool = False, under: str = "") -> WorktreeChanges:
@@ -120,36 +169,9 @@ def worktree_changes(repo, index: Index, untracked: bool = True, ignored: bool =
     ents = index.entries
     seen: set[str] = set()
     idx_mtime = index.mtime_ns
-    rules = repo.ignore
-
-    def check(rel: str, e: tuple, st: os.stat_result) -> None:
-        if stat_matches(e, st) and not (idx_mtime == 0 or e[2] >= idx_mtime):
-            return
-        if e[8] & FLAG_POINTER:
-            from .pointer import points_to
-
-            if points_to(repo.fspath(rel), "sha256:" + e[6].hex(), st):
-                ch.lazy.append(rel)  # a lazy pointer, not a modification
-                return
-        # stat changed or racy: the content decides
-        if st.st_size != e[1]:
-            ch.modified.append(rel)
-            return
-        try:
-            digest = hash_worktree_file(repo, rel)
-        except OSError:
-            ch.deleted.append(rel)
-            return
-        if digest != "sha256:" + e[6].hex():
-            ch.modified.append(rel)
-            ch.new_digests[rel] = digest
-        elif (e[0] & 0o111 != 0) != (st.st_mode & 0o111 != 0):
-            ch.modified.append(rel)
-        else:
-            ch.refreshed[rel] = entry_from_stat(st, digest, e[7], e[8])
 
     # the hot loop: stat_matches and the racy rule inlined, no call per unchanged file
-    for rel, de, ign in walk(repo.root, rules, under, with_ignored=ignored, tracked=ents):
+    for rel, de, ign in walk(repo.root, repo.ignore, under, with_ignored=ignored, tracked=ents):
         e = ents.get(rel)
         if e is None:
             if ign:
@@ -172,27 +194,17 @@ def worktree_changes(repo, index: Index, untracked: bool = True, ignored: bool =
             and e[2] < idx_mtime
         ):
             continue
-        check(rel, e, st)
+        check_changed(repo, ch, rel, e, st, idx_mtime)
 
     # tracked files the walk did not reach: deleted, or inside an ignored directory
     prefix = under + "/" if under else ""
     unseen = ents.keys() - seen if len(seen) < len(ents) else ()
     for rel in sorted(unseen):
-        e = ents[rel]
         if prefix and not rel.startswith(prefix):
             continue
-        try:
-            st = os.lstat(repo.root / rel)
-        except OSError:
-            ch.deleted.append(rel)
-            continue
-        if not _is_regular(st):
-            ch.deleted.append(rel)
-            continue
-        check(rel, e, st)
+        check_path(repo, ch, rel, ents[rel], idx_mtime)
 
-    for lst in (ch.modified, ch.deleted, ch.untracked, ch.ignored):
-        lst.sort()
+    ch.sort()
     return ch
 
 

@@ -48,32 +48,99 @@ def _collapse_untracked(untracked: list[str], tracked: dict) -> list[str]:
 
 
 def status(repo, untracked_files: bool = False, ignored: bool = False, remote: bool = True) -> Status:
-    from mops.worktree import index_map, tree_changes, worktree_changes
+    from mops import scan as fastscan
 
-    index = repo.load_index()
-    ch = worktree_changes(repo, index, untracked=True, ignored=ignored)
+    # the stat pass starts first and runs in other processes while the rest is worked out
+    sc = fastscan.FindScan(repo) if not ignored and fastscan.enabled() else None
+    loaded = []
+
+    def load_index():
+        if not loaded:
+            loaded.append(repo.load_index())
+        return loaded[0]
+
+    try:
+        st = Status(repo.refs.head(), repo.refs.base_digest())
+        st.bundle_digest = repo.refs.bundle_digest()
+        if remote:
+            st.remote = _remote_status(repo)
+        ch = sc.changes(load_index) if sc is not None else None
+    finally:
+        if sc is not None:
+            sc.close()
+    if ch is None:
+        from mops.worktree import worktree_changes
+
+        sc = None
+        ch = worktree_changes(repo, load_index(), untracked=True, ignored=ignored)
     if ch.refreshed:
-        _refresh_quietly(repo, index, ch.refreshed)
-    st = Status(repo.refs.head(), repo.refs.base_digest())
-    st.bundle_digest = repo.refs.bundle_digest()
-    st.staged = _staged_changes(repo, index, st.base_digest, index_map, tree_changes)
+        _refresh_quietly(repo, load_index(), ch.refreshed)
+    checksum = sc.index_key().rpartition(":")[2] if sc is not None and loaded == [] else None
+    if checksum is None:
+        index = load_index()
+        checksum = index.checksum.hex() if index.checksum else None
+    st.staged = _staged_changes(repo, checksum, load_index, st.base_digest)
     st.unstaged = sorted([("M", p) for p in ch.modified] + [("D", p) for p in ch.deleted], key=lambda t: t[1])
-    st.untracked = ch.untracked if untracked_files else _collapse_untracked(ch.untracked, index.entries)
-    st.ignored = ch.ignored if untracked_files else _collapse_untracked(ch.ignored, index.entries)
-    if remote:
-        try:
-            from mops.sync import remote_status
-        except ImportError:
-            remote_status = None
-        if remote_status is not None:
-            st.remote = remote_status(repo)
+    if untracked_files:
+        st.untracked, st.ignored = ch.untracked, ch.ignored
+    else:
+        memo = sc.memo.get("collapsed") if sc is not None else None
+        if memo is None or not ch.untracked:
+            memo = _collapse_untracked(ch.untracked, load_index().entries) if ch.untracked else []
+            if sc is not None and ch.untracked:
+                sc.remember("collapsed", memo)
+        st.untracked = memo
+        st.ignored = _collapse_untracked(ch.ignored, load_index().entries) if ch.ignored else []
     return st
+
+
+def _remote_status(repo) -> dict | None:
+    """Where the remote tag stands compared with the worktree's base; never fails (status exits 0).
+
+    Only the remote's manifest index is asked (one tag lookup, 2 s at most); the sync code is
+    not imported, and a remote that is not configured is known without any I/O.
+    """
+    head = repo.refs.head_info()
+    ref = head.get("ref")
+    if not ref or not ref.startswith("refs/remotes/"):
+        return None
+    _, _, name, tag = ref.split("/", 3)
+    base = head.get("bundle")
+    try:
+        from mops.errors import NotFound
+        from mops.remotes import open_target, resolve_remote
+
+        if head.get("remote"):
+            from mops.reference import parse_remote
+
+            remote = parse_remote(head["remote"], str(repo.root))
+        else:
+            _n, remote = resolve_remote(repo, name)
+        target = open_target(remote, repo)
+        if hasattr(target, "timeout"):
+            target.timeout = min(float(target.timeout), 2.0)  # status must stay quick
+        try:
+            current, _ = target.resolve(tag)
+        except NotFound:
+            current = None
+    except Exception as e:  # noqa: BLE001 — any failure means "unavailable", status still succeeds
+        from mops.errors import MopsError
+
+        why = e.message if isinstance(e, MopsError) else type(e).__name__
+        return {"remote": name, "tag": tag, "state": "unavailable", "message": f"remote {name} unavailable ({why})"}
+    if current == base:
+        state, msg = "up-to-date", f"Remote {name}/{tag} is up to date"
+    elif current is None:
+        state, msg = "gone", f"Remote tag {name}/{tag} no longer exists"
+    else:
+        state, msg = "moved", f"Remote {name}/{tag} is at {current[:19]}…, not the synced bundle (run mops pull)"
+    return {"remote": name, "tag": tag, "state": state, "recorded": base, "current": current, "message": msg}
 
 
 STAGED_CACHE = "status-cache"
 
 
-def _staged_changes(repo, index, base_digest, index_map, tree_changes) -> list[tuple[str, str]]:
+def _staged_changes(repo, checksum, load_index, base_digest) -> list[tuple[str, str]]:
     """Index vs the sync base, remembered per (index checksum, base digest).
 
     Parsing a 100,000-file base tree takes most of a second, and both sides are immutable
@@ -81,9 +148,11 @@ def _staged_changes(repo, index, base_digest, index_map, tree_changes) -> list[t
     base is content-addressed.  So the answer is kept in ``.modelops-bundle/status-cache``
     and reused until either changes; a missing, stale or damaged cache is just recomputed.
     """
+    from mops.worktree import index_map, tree_changes
+
     if base_digest is None or not repo.objects.has(base_digest):
-        return tree_changes({}, index_map(index))
-    key = {"index": index.checksum.hex() if index.checksum else None, "base": base_digest}
+        return tree_changes({}, index_map(load_index()))
+    key = {"index": checksum, "base": base_digest}
     cache = repo.dot / STAGED_CACHE
     if key["index"] is not None:
         try:
@@ -95,7 +164,7 @@ def _staged_changes(repo, index, base_digest, index_map, tree_changes) -> list[t
         except (OSError, ValueError, KeyError, TypeError):
             pass
     base = repo.read_tree(base_digest)
-    staged = tree_changes({p: (f.digest, f.mode) for p, f in base.files.items()}, index_map(index))
+    staged = tree_changes({p: (f.digest, f.mode) for p, f in base.files.items()}, index_map(load_index()))
     if key["index"] is not None:
         try:
             import json

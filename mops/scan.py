@@ -1,0 +1,369 @@
+"""The worktree stat pass behind ``mops status``, run by GNU find in parallel processes.
+
+``status`` must lstat every file to notice an edit, and on 100,000 files the per-file cost of
+doing that in Python (a stat object, five comparisons, a dict lookup) is most of a second.  Here
+the walk and the lstat calls run in C: GNU ``find`` prints one record per regular file,
+
+    <size> <mtime> <ctime> <inode> <permission bits> ./<path> NUL
+
+and the tree is split between up to four ``find`` processes so the kernel work spreads over the
+cores, as git's threaded index preload does.  Python then compares the records in bulk:
+
+* The *expected* records — what ``find`` prints for every tracked file whose stat data matches
+  its index entry — are formatted once per index version and kept in
+  ``.modelops-bundle/scan-expected``.  A set difference between the records found and the
+  records expected leaves only the paths that need a look: untracked, changed, missing.  Racy
+  entries (git's rule: not strictly older than the index) and lazy pointers are always looked at.
+* The outcome of the last pass is kept in ``.modelops-bundle/scan-last`` with a hash of the
+  records it saw.  When the next pass prints exactly the same records under the same index and
+  ignore rules, the outcome is the same, so nothing is compared at all; the paths that needed a
+  look are looked at again.
+
+Every file is still lstat'ed on every run: an edit always changes the records, and so is always
+seen.  The caches only decide how much Python work a run needs; a missing, stale or damaged cache
+is rebuilt.  Where GNU find is not available (or ``MOPS_SCANNER=python``), or for
+``status --ignored``, the caller falls back to the Python walk in :mod:`mops.worktree`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+from .ignore import DEFAULT_PATTERNS, DOT_DIR, IGNORE_FILE
+
+VERSION = 1
+EXPECTED = "scan-expected"
+LAST = "scan-last"
+# \0 is find's escape for NUL: records end with NUL, so any path (even one holding a newline) parses
+FORMAT = "%s %T@ %C@ %i %m %p\\0"
+_G = 1_000_000_000
+_SIMPLE = re.compile(r"^(/?)([A-Za-z0-9._~*?+=,@%-]+)(/?)$")
+
+
+def enabled() -> bool:
+    return sys.platform.startswith("linux") and os.environ.get("MOPS_SCANNER", "find") != "python"
+
+
+def _prune_expr(ignore_text: bytes) -> list[str]:
+    """find tests for the directories the ignore rules certainly exclude, so find never enters them.
+
+    They are applied to directories only (files are printed before any name is matched: GNU
+    find's optimiser would otherwise run every -name test on every file).  Only plain names (``build/``, ``*.pyc``, ``/data/``) are translated; everything else is
+    matched in Python.  With any negated pattern nothing but mops' own directory is pruned:
+    pruning must never hide a file the rules would report.
+    """
+    expr = ["-path", f"./{DOT_DIR}"]
+    lines = list(DEFAULT_PATTERNS) + ignore_text.decode("utf-8", "replace").splitlines()
+    if any(line.startswith("!") for line in lines):
+        return expr
+    for line in lines:
+        m = _SIMPLE.match(line)
+        if not m:
+            continue
+        anchored, name, _slash = m.groups()
+        if name in (".", ".."):
+            continue
+        expr += ["-o", *(["-path", f"./{name}"] if anchored else ["-name", name])]
+    return expr
+
+
+def _glob_escape(path: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", path)
+
+
+class FindScan:
+    """One stat pass, started at construction; :meth:`changes` waits for it and classifies."""
+
+    def __init__(self, repo):
+        self.repo = repo
+        self.root = str(repo.root)
+        self.dot = str(repo.dot)
+        try:
+            with open(os.path.join(self.root, IGNORE_FILE), "rb") as f:
+                ignore_text = f.read()
+        except OSError:
+            ignore_text = b""
+        self.prune = _prune_expr(ignore_text)
+        self.rules_key = f"{VERSION}:" + __import__("hashlib").sha256(
+            repr((DEFAULT_PATTERNS, self.prune)).encode() + b"\0" + ignore_text).hexdigest()
+        self.last = self._read_last()
+        self.plan = self._plan((self.last or {}).get("weights") or {})
+        self.memo: dict = {}
+        self._save_last: dict | None = None
+        self.procs: list[tuple[int, int]] = []
+        try:
+            for argv in self._argvs():
+                self.procs.append(self._spawn(argv))
+        except OSError:  # no find on PATH
+            self.failed = True
+        else:
+            self.failed = False
+
+    # -- the find processes ----------------------------------------------------------------
+    def _plan(self, weights: dict) -> list[list[str]]:
+        """Subtrees per process.  Process 0 walks the whole root except the subtrees given to
+        the others, so it also takes the files at the top and any subtree not listed."""
+        k = min(4, os.cpu_count() or 1)
+        if k < 2:
+            return [[]]
+        units = []
+        skip = {DOT_DIR} | {self.prune[i + 1] for i, t in enumerate(self.prune) if t == "-name"}
+        try:
+            with os.scandir(self.root) as it:
+                for de in it:
+                    if de.name not in skip and de.is_dir(follow_symlinks=False):
+                        units.append(de.name)
+        except OSError:
+            return [[]]
+        total = sum(v for u, v in weights.items() if "/" not in u) or len(units)
+
+        def weight(u: str) -> int:
+            return weights.get(u, 1)
+
+        # a subtree holding more than its share is split one level down (weights know two levels)
+        children: dict[str, list[str]] = {}
+        for key in weights:
+            head, sep, _ = key.partition("/")
+            if sep:
+                children.setdefault(head, []).append(key)
+        split = []
+        for u in units:
+            kids = children.get(u, [])
+            if weight(u) * k > total and len(kids) > 1:
+                split += kids
+            else:
+                split.append(u)
+        split.sort(key=lambda u: (-weight(u), u))
+        groups: list[list[str]] = [[] for _ in range(k)]
+        loads = [0] * k
+        for u in split:
+            j = loads.index(min(loads))
+            groups[j].append(u)
+            loads[j] += weight(u)
+        return [sorted(g) for g in groups if g or g is groups[0]]
+
+    def _argvs(self) -> list[list[str]]:
+        prune0 = list(self.prune)
+        for g in self.plan[1:]:
+            for u in g:
+                prune0 += ["-o", "-path", "./" + _glob_escape(u)]
+        argvs = [["find", ".", "-type", "f", "-printf", FORMAT, "-o", "-type", "d", "(", *prune0, ")", "-prune"]]
+        for g in self.plan[1:]:
+            argvs.append(["find", *("./" + u for u in g),
+                          "-type", "f", "-printf", FORMAT, "-o", "-type", "d", "(", *self.prune, ")", "-prune"])
+        return argvs
+
+    def _spawn(self, argv: list[str]) -> tuple[int, int]:
+        """posix_spawn with stdout into an anonymous in-memory file: no pipe to drain, no threads.
+
+        find runs in the project root so that records read ``./path``; posix_spawn has no chdir
+        action, so the parent changes directory around the spawn (nothing else runs meanwhile).
+        """
+        if hasattr(os, "memfd_create"):
+            fd = os.memfd_create("mops-scan", os.MFD_CLOEXEC)
+        else:
+            import tempfile
+
+            with tempfile.TemporaryFile() as t:
+                fd = os.dup(t.fileno())
+        null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        cwd = os.getcwd()
+        try:
+            os.chdir(self.root)
+            pid = os.posix_spawnp("find", argv, dict(os.environ, LC_ALL="C"),
+                                  file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
+        except OSError:
+            os.close(fd)
+            raise
+        finally:
+            os.chdir(cwd)
+            os.close(null)
+        return pid, fd
+
+    def output(self) -> bytes | None:
+        """Every record, or None when find failed (not GNU find, an unreadable directory, ...)."""
+        chunks = []
+        ok = not self.failed
+        for pid, fd in self.procs:
+            _, status = os.waitpid(pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                ok = False
+            size = os.fstat(fd).st_size
+            chunks.append(os.pread(fd, size, 0) if size else b"")
+            os.close(fd)
+        self.procs = []
+        return b"".join(chunks) if ok else None
+
+    def close(self) -> None:
+        for pid, fd in self.procs:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            os.close(fd)
+        self.procs = []
+
+    # -- caches ----------------------------------------------------------------------------
+    def _read_last(self) -> dict | None:
+        try:
+            with open(os.path.join(self.dot, LAST), "rb") as f:
+                doc = json.loads(f.read())
+            return doc if isinstance(doc, dict) and doc.get("version") == VERSION else None
+        except (OSError, ValueError):
+            return None
+
+    def _write(self, name: str, data: bytes) -> None:
+        from .fsutil import atomic_write_bytes
+
+        try:
+            atomic_write_bytes(os.path.join(self.dot, name), data, sync=False)
+        except OSError:
+            pass  # a read-only project still gets its status, just not the cache
+
+    def index_key(self) -> str | None:
+        """The index's identity without parsing it: size, mtime, inode and its sha256 trailer."""
+        path = os.path.join(self.dot, "index")
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if st.st_size < 32:
+                    return None
+                trailer = os.pread(f.fileno(), 32, st.st_size - 32)
+        except FileNotFoundError:
+            return "none"
+        except OSError:
+            return None
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{trailer.hex()}"
+
+    def _expected(self, key: str, load_index) -> tuple[bytes, list[str], dict]:
+        """(expected records, paths always looked at, subtree weights) for this index version."""
+        path = os.path.join(self.dot, EXPECTED)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            head, _, body = data.partition(b"\n")
+            doc = json.loads(head)
+            if doc.get("key") == key and doc.get("rules") == self.rules_key and doc.get("version") == VERSION:
+                return body, doc["always"], doc["weights"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        body, always, weights = expected_records(load_index())
+        self._write(EXPECTED, json.dumps({"version": VERSION, "key": key, "rules": self.rules_key,
+                                          "always": always, "weights": weights}).encode() + b"\n" + body)
+        return body, always, weights
+
+    # -- classification --------------------------------------------------------------------
+    def changes(self, load_index, untracked: bool = True):
+        """The worktree's changes against the index (a WorktreeChanges), or None to fall back.
+
+        ``load_index`` is called only when an index entry is needed.
+        """
+        from blake3 import blake3
+
+        from .worktree import WorktreeChanges, check_path
+
+        key = self.index_key()
+        out = self.output()
+        if out is None or key is None:
+            return None
+        ohash = blake3(out).hexdigest()
+        last = self.last
+        if (last and last.get("key") == key and last.get("rules") == self.rules_key
+                and last.get("plan") == self.plan and last.get("out") == ohash):
+            look, found_untracked, weights = last["look"], last["untracked"], last["weights"]
+            self.memo = last.get("memo") or {}
+        else:
+            expected, always, weights = self._expected(key, load_index)
+            look, found_untracked = self._classify(out, expected, always)
+            self.memo = {}
+            self._save_last = {"version": VERSION, "key": key, "rules": self.rules_key, "plan": self.plan,
+                               "out": ohash, "look": look, "untracked": found_untracked, "weights": weights}
+            self._flush_last()
+        ch = WorktreeChanges()
+        if untracked:
+            ch.untracked = list(found_untracked)
+        if look:
+            index = load_index()
+            ents, mt = index.entries, index.mtime_ns
+            for rel in look:
+                e = ents.get(rel)
+                if e is not None:
+                    check_path(self.repo, ch, rel, e, mt)
+        ch.sort()
+        return ch
+
+    def remember(self, name: str, value) -> None:
+        """Keep a value derived from this pass's outcome (e.g. the collapsed untracked list)."""
+        self.memo[name] = value
+        if self._save_last is None and self.last is not None:
+            self._save_last = dict(self.last)
+        if self._save_last is not None:
+            self._save_last["memo"] = self.memo
+            self._flush_last()
+
+    def _flush_last(self) -> None:
+        self._write(LAST, json.dumps(self._save_last).encode())
+
+    def _classify(self, out: bytes, expected: bytes, always: list[str]) -> tuple[list[str], list[str]]:
+        """(tracked paths to look at, untracked paths not ignored) from the records found."""
+        found = set(out.split(b"\0"))
+        found.discard(b"")
+        exp = set(expected.split(b"\0"))
+        exp.discard(b"")
+        odd = found - exp  # untracked, or tracked with stat data unlike its entry
+        gone = exp - found  # tracked files not found as expected: changed, deleted, pruned
+        fsdecode = os.fsdecode
+        look = set(always)
+        look.update(fsdecode(r.split(b" ", 5)[5][2:]) for r in gone)
+        new_untracked = []
+        for r in odd:
+            rel = fsdecode(r.split(b" ", 5)[5][2:])
+            if rel not in look:
+                new_untracked.append(rel)
+        if new_untracked:
+            rules = self.repo.ignore
+            memo: dict[str, bool] = {}
+
+            def dir_ignored(d: str) -> bool:
+                hit = memo.get(d)
+                if hit is None:
+                    parent = d.rpartition("/")[0]
+                    hit = memo[d] = (parent != "" and dir_ignored(parent)) or rules.match(d, True)
+                return hit
+
+            new_untracked = [p for p in new_untracked
+                             if not (("/" in p and dir_ignored(p.rpartition("/")[0])) or rules.match(p))]
+        return sorted(look), sorted(new_untracked)
+
+
+def expected_records(index) -> tuple[bytes, list[str], dict]:
+    """What find prints for each tracked file that matches its entry; racy and lazy entries apart.
+
+    Also counts tracked files per first- and second-level directory, to balance the next split.
+    """
+    from .index import FLAG_POINTER
+
+    mt_index = index.mtime_ns
+    recs = []
+    always = []
+    weights: dict[str, int] = {}
+    G = _G
+    for p, e in index.entries.items():
+        head, sep, rest = p.partition("/")
+        if sep:
+            weights[head] = weights.get(head, 0) + 1
+            sub, sep2, _ = rest.partition("/")
+            if sep2:
+                k = head + "/" + sub
+                weights[k] = weights.get(k, 0) + 1
+        if e[8] & FLAG_POINTER or mt_index == 0 or e[2] >= mt_index:
+            always.append(p)
+            continue
+        ms, mn = divmod(e[2], G)
+        cs, cn = divmod(e[3], G)
+        recs.append(b"%d %d.%09d0 %d.%09d0 %d %o ./" % (e[1], ms, mn, cs, cn, e[4], e[0] & 0o7777)
+                    + os.fsencode(p))
+    return b"\0".join(recs), always, weights

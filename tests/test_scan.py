@@ -1,0 +1,255 @@
+"""status's stat pass through GNU find: the same answers as the Python walk, every time.
+
+The find pass keeps two caches (the records expected for the index, the outcome of the last
+pass); these tests change the tree between runs so that every cache state is exercised, and
+compare each answer with the Python walk's (``MOPS_SCANNER=python``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import write
+
+pytestmark = pytest.mark.skipif(shutil.which("find") is None, reason="no find on PATH")
+
+DOT = ".modelops-bundle"
+
+
+def both(run, monkeypatch, *args: str) -> str:
+    """Run a command with the find pass and with the Python walk; they must agree."""
+    monkeypatch.delenv("MOPS_SCANNER", raising=False)
+    fast = run(*args)
+    monkeypatch.setenv("MOPS_SCANNER", "python")
+    slow = run(*args)
+    monkeypatch.delenv("MOPS_SCANNER", raising=False)
+    assert fast.code == slow.code == 0, (fast.err, slow.err)
+    assert fast.out == slow.out
+    return fast.out
+
+
+def bump(path: str, data: str) -> None:
+    """Rewrite a file with the same size, and make sure its mtime moves (coarse clocks)."""
+    before = os.stat(path).st_mtime_ns
+    write(path, data)
+    if os.stat(path).st_mtime_ns == before:
+        os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+def test_find_pass_is_used_and_cached(project, run):
+    write("a.txt", "a")
+    run("add", "a.txt")
+    assert run("status", "--porcelain").out == "A  a.txt\n"
+    assert (project / DOT / "scan-expected").is_file()
+    assert (project / DOT / "scan-last").is_file()
+
+
+def test_python_walk_writes_no_scan_cache(project, run, monkeypatch):
+    monkeypatch.setenv("MOPS_SCANNER", "python")
+    write("a.txt", "a")
+    run("add", "a.txt")
+    assert run("status", "--porcelain").out == "A  a.txt\n"
+    assert not (project / DOT / "scan-last").exists()
+
+
+def test_edit_after_a_cached_clean_status_is_seen(project, run, monkeypatch):
+    for i in range(30):
+        write(f"d{i % 3}/f{i}.txt", f"{i:04d}")
+    run("add", ".")
+    time.sleep(0.01)
+    for _ in range(2):  # a miss that fills the caches, then a hit
+        assert both(run, monkeypatch, "status", "--porcelain").count("\n") == 30
+    bump("d1/f4.txt", "XXXX")  # same size, new content
+    out = both(run, monkeypatch, "status", "--porcelain")
+    assert "AM d1/f4.txt\n" in out
+    out = both(run, monkeypatch, "status", "--porcelain")  # and again, from the cache
+    assert "AM d1/f4.txt\n" in out
+
+
+def test_racy_entry_is_looked_at_on_every_cached_run(project, run, monkeypatch):
+    write("f.txt", "aaaa")
+    run("add", "f.txt")
+    idx = project / DOT / "index"
+    mtime = os.stat("f.txt").st_mtime_ns
+    os.utime(idx, ns=(mtime, mtime))  # the index is not strictly newer: the entry is racy
+    for _ in range(2):
+        assert both(run, monkeypatch, "status", "--porcelain") == "A  f.txt\n"
+
+
+def test_deleted_chmodded_and_untracked_files(project, run, monkeypatch):
+    write("keep.txt", "k")
+    write("gone.txt", "g")
+    write("run.sh", "#!/bin/sh\n", mode=0o644)
+    write("sub/deep/x.bin", "x")
+    run("add", ".")
+    both(run, monkeypatch, "status", "--porcelain")
+    os.unlink("gone.txt")
+    os.chmod("run.sh", 0o755)
+    write("new/a.txt", "a")
+    write("sub/deep/y.bin", "y")
+    out = both(run, monkeypatch, "status", "--porcelain")
+    assert out == "AD gone.txt\nA  keep.txt\nAM run.sh\nA  sub/deep/x.bin\n?? new/\n?? sub/deep/y.bin\n"
+    assert "?? new/a.txt\n" in both(run, monkeypatch, "status", "--porcelain", "-u")
+
+
+def test_ignore_rules_apply_and_their_change_is_seen(project, run, monkeypatch):
+    write("data/raw/a.csv", "1")
+    write("data/keep.csv", "2")
+    write("node_modules/pkg/index.js", "3")  # pruned by name inside find
+    write("x.pyc", "4")
+    assert both(run, monkeypatch, "status", "--porcelain", "-u") == "?? data/keep.csv\n?? data/raw/a.csv\n"
+    write(".modelopsignore", "data/raw/\n")
+    assert both(run, monkeypatch, "status", "--porcelain", "-u") == "?? .modelopsignore\n?? data/keep.csv\n"
+    write(".modelopsignore", "data/raw/\n!data/raw/a.csv\n")  # a negation: nothing pruned by name
+    out = both(run, monkeypatch, "status", "--porcelain", "-u")
+    assert "?? data/keep.csv\n" in out and "node_modules" not in out and "x.pyc" not in out
+
+
+def test_tracked_file_inside_a_pruned_directory_is_still_checked(project, run, monkeypatch):
+    write("node_modules/vendored.js", "v1")
+    assert run("add", "-f", "node_modules/vendored.js").code == 0
+    assert both(run, monkeypatch, "status", "--porcelain") == "A  node_modules/vendored.js\n"
+    bump("node_modules/vendored.js", "v2")
+    assert both(run, monkeypatch, "status", "--porcelain") == "AM node_modules/vendored.js\n"
+
+
+def test_symlink_replacing_a_tracked_file_is_a_deletion(project, run, monkeypatch):
+    write("a.txt", "a")
+    write("b.txt", "b")
+    run("add", ".")
+    both(run, monkeypatch, "status", "--porcelain")
+    os.unlink("a.txt")
+    os.symlink("b.txt", "a.txt")
+    assert both(run, monkeypatch, "status", "--porcelain") == "AD a.txt\nA  b.txt\n"
+
+
+@pytest.mark.parametrize("name", ["-rf", "[x]", "star*", "sp ace", "q?", "back\\slash", "é"])
+def test_awkward_top_level_names_split_between_processes(project, run, monkeypatch, name):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    for d in (name, "plain", "other"):
+        for i in range(5):
+            write(os.path.join(d, f"f{i}"), f"{d}{i}")
+    write(f"top {name}", "t")
+    run("add", ".")
+    for _ in range(2):
+        out = both(run, monkeypatch, "status", "--porcelain", "-z")
+        assert out.count("\0") == 16
+    bump(os.path.join(name, "f3"), "X" * len(f"{name}3"))
+    out = both(run, monkeypatch, "status", "--porcelain", "-z")
+    assert f"AM {name}/f3\0" in out
+
+
+def test_non_utf8_file_name(project, run, monkeypatch):
+    raw = os.path.join(os.fsencode(project), b"caf\xe9.txt")
+    with open(raw, "wb") as f:
+        f.write(b"x")
+    a = both(run, monkeypatch, "status", "--porcelain", "-u", "-z")
+    assert a.count("\0") == 1 and a.startswith("?? caf")
+
+
+def test_untracked_name_with_a_newline(project, run, monkeypatch):
+    """Records end with NUL, so a newline in a name (refused by add) is still listed whole."""
+    write("new\nline/f", "x")
+    write("ok.txt", "o")
+    run("add", "ok.txt")
+    assert both(run, monkeypatch, "status", "--porcelain", "-z", "-u") == "A  ok.txt\0?? new\nline/f\0"
+
+
+@pytest.mark.parametrize("damage", ["scan-last", "scan-expected"])
+def test_damaged_cache_is_rebuilt(project, run, monkeypatch, damage):
+    write("a.txt", "a")
+    run("add", "a.txt")
+    both(run, monkeypatch, "status", "--porcelain")
+    (project / DOT / damage).write_bytes(b"\xff\x00garbage")
+    bump("a.txt", "b")
+    assert both(run, monkeypatch, "status", "--porcelain") == "AM a.txt\n"
+
+
+def test_without_find_status_falls_back_to_the_walk(project, run, monkeypatch, tmp_path):
+    write("a.txt", "a")
+    run("add", "a.txt")
+    write("u.txt", "u")
+    empty = tmp_path / "nofind"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    r = run("status", "--porcelain")
+    assert (r.code, r.out) == (0, "A  a.txt\n?? u.txt\n")
+
+
+def test_a_find_without_printf_falls_back_to_the_walk(project, run, monkeypatch, tmp_path):
+    """A BSD find rejects -printf and exits non-zero: status must not trust its (empty) output."""
+    write("a.txt", "a")
+    run("add", "a.txt")
+    fake = tmp_path / "bsd"
+    fake.mkdir()
+    (fake / "find").write_text("#!/bin/sh\necho 'find: -printf: unknown primary or operator' >&2\nexit 1\n")
+    (fake / "find").chmod(stat.S_IRWXU)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    r = run("status", "--porcelain")
+    assert (r.code, r.out) == (0, "A  a.txt\n")
+
+
+def test_status_from_a_subdirectory(project, run, monkeypatch):
+    write("a/b/c.txt", "c")
+    write("a/d.txt", "d")
+    run("add", ".")
+    monkeypatch.chdir("a/b")
+    write("new.txt", "n")
+    out = both(run, monkeypatch, "status")
+    assert "new.txt" in out
+    assert os.getcwd() == str(project / "a" / "b")  # the spawn's chdir was undone
+
+
+names = st.text(alphabet="ab-_. [*", min_size=1, max_size=4).filter(
+    lambda s: s not in (".", "..") and not s.startswith(".modelops"))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(tree=st.dictionaries(st.lists(names, min_size=1, max_size=3).map(tuple), st.binary(max_size=8), min_size=1,
+                            max_size=12),
+       tracked=st.sets(st.integers(0, 11)), edits=st.lists(st.tuples(st.integers(0, 11), st.sampled_from(
+           ["rewrite", "delete", "chmod", "untracked"])), max_size=6))
+def test_property_find_pass_agrees_with_the_walk(tmp_path_factory, run, tree, tracked, edits):
+    mp = pytest.MonkeyPatch()
+    try:
+        root = tmp_path_factory.mktemp("p")
+        assert run("init", str(root)).code == 0
+        mp.chdir(root)
+        files = []
+        for parts, data in tree.items():
+            path = os.path.join(*parts)
+            try:
+                write(path, data)
+            except (IsADirectoryError, NotADirectoryError, FileExistsError):
+                continue  # a name both a file and a directory in the generated tree
+            files.append(path)
+        if not files:
+            return
+        chosen = [f for i, f in enumerate(files) if i in tracked] or files[:1]
+        assert run("add", "-f", "--", *chosen).code == 0
+        mp.setattr(os, "cpu_count", lambda: 3)
+        both(run, mp, "status", "--porcelain", "-z", "-u")
+        for i, what in edits:
+            f = files[i % len(files)]
+            if what == "delete" and os.path.lexists(f):
+                os.unlink(f)
+            elif what == "rewrite" and os.path.exists(f):
+                bump(f, "Z" * os.path.getsize(f))
+            elif what == "chmod" and os.path.exists(f):
+                os.chmod(f, 0o755)
+            elif what == "untracked":
+                try:
+                    write(f + "_new", "n")
+                except OSError:
+                    pass
+            both(run, mp, "status", "--porcelain", "-z", "-u")
+            both(run, mp, "status", "--porcelain", "-z")
+    finally:
+        mp.undo()
