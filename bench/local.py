@@ -47,7 +47,7 @@ def _env() -> dict:
 
 
 def _git(root: Path, *args: str) -> list[str]:
-    return ["git", "-C", str(root), "-c", "core.fsmonitor=false", "-c", "status.showUntrackedFiles=normal", *args]
+    return ["git", "-C", str(root), "-c", "core.fsmonitor=false", "-c", "gc.auto=0", "-c", "status.showUntrackedFiles=normal", *args]
 
 
 def make_small_tree(root: Path, n: int) -> int:

@@ -143,6 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--version"]:  # the fast path: no click, no imports
         sys.stdout.write(f"mops {__version__}\n")
         return 0
+    if args[:1] == ["status"]:
+        from . import scan
+
+        scan.prestart(args)  # the stat pass runs while click and the command load
+    try:
+        return _main(args)
+    finally:
+        if args[:1] == ["status"]:
+            from . import scan
+
+            scan.discard()
+
+
+def _main(args: list[str]) -> int:
     _verbosity[0] = 0
     for stream in (sys.stdout, sys.stderr):
         # a file name that is not UTF-8 is written back as the bytes it came from, as git does
@@ -151,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import MopsError
 
     try:
+        if args[:1] == ["status"]:
+            from porcelain import status
+
+            if all(a in status.FAST_FLAGS for a in args[1:]):  # the most-run command, without click
+                status.run(**{status.FAST_FLAGS[a]: True for a in args[1:]})
+                return 0
         import click
 
         root = _build_root()

@@ -77,18 +77,19 @@ def _glob_escape(path: str) -> str:
 class FindScan:
     """One stat pass, started at construction; :meth:`changes` waits for it and classifies."""
 
-    def __init__(self, repo):
-        self.repo = repo
-        self.root = str(repo.root)
-        self.dot = str(repo.dot)
+    def __init__(self, root: str):
+        self.root = root
+        self.dot = os.path.join(root, DOT_DIR)
         try:
             with open(os.path.join(self.root, IGNORE_FILE), "rb") as f:
                 ignore_text = f.read()
         except OSError:
             ignore_text = b""
         self.prune = _prune_expr(ignore_text)
-        self.rules_key = f"{VERSION}:" + __import__("hashlib").sha256(
-            repr((DEFAULT_PATTERNS, self.prune)).encode() + b"\0" + ignore_text).hexdigest()
+        from blake3 import blake3
+
+        self.rules_key = f"{VERSION}:" + blake3(repr((DEFAULT_PATTERNS, self.prune)).encode() + b"\0"
+                                                + ignore_text).hexdigest()
         self.last = self._read_last()
         self.plan = self._plan((self.last or {}).get("weights") or {})
         self.memo: dict = {}
@@ -256,11 +257,12 @@ class FindScan:
         return body, always, weights
 
     # -- classification --------------------------------------------------------------------
-    def changes(self, load_index, untracked: bool = True):
+    def changes(self, repo, load_index, untracked: bool = True):
         """The worktree's changes against the index (a WorktreeChanges), or None to fall back.
 
         ``load_index`` is called only when an index entry is needed.
         """
+        self.repo = repo
         from blake3 import blake3
 
         from .worktree import WorktreeChanges, check_path
@@ -337,6 +339,46 @@ class FindScan:
             new_untracked = [p for p in new_untracked
                              if not (("/" in p and dir_ignored(p.rpartition("/")[0])) or rules.match(p))]
         return sorted(look), sorted(new_untracked)
+
+
+_pending: list[FindScan] = []
+
+
+def prestart(argv: list[str]) -> None:
+    """Start the pass for ``mops status`` before the command line is even parsed.
+
+    Importing click and the command's modules takes tens of milliseconds; the find processes
+    use them.  The command picks the pass up with :func:`take`; :func:`discard` drops it when
+    the command ends any other way (a usage error, ``--help``), so it is never reused later.
+    """
+    if "--ignored" in argv or not enabled():
+        return
+    here = os.getcwd()
+    while True:
+        if os.path.isdir(os.path.join(here, DOT_DIR, "objects")):
+            break
+        parent = os.path.dirname(here)
+        if parent == here:
+            return
+        here = parent
+    try:
+        _pending.append(FindScan(os.path.realpath(here)))
+    except OSError:
+        return
+
+
+def take(root: str) -> FindScan | None:
+    """The pass started for ``root`` by :func:`prestart`, if any."""
+    sc = _pending.pop() if _pending else None
+    if sc is not None and sc.root != root:
+        sc.close()
+        return None
+    return sc
+
+
+def discard() -> None:
+    while _pending:
+        _pending.pop().close()
 
 
 def expected_records(index) -> tuple[bytes, list[str], dict]:

@@ -6,8 +6,6 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-import click
-
 
 @dataclass
 class Status:
@@ -51,7 +49,9 @@ def status(repo, untracked_files: bool = False, ignored: bool = False, remote: b
     from mops import scan as fastscan
 
     # the stat pass starts first and runs in other processes while the rest is worked out
-    sc = fastscan.FindScan(repo) if not ignored and fastscan.enabled() else None
+    sc = None
+    if not ignored and fastscan.enabled():
+        sc = fastscan.take(str(repo.root)) or fastscan.FindScan(str(repo.root))
     loaded = []
 
     def load_index():
@@ -64,7 +64,7 @@ def status(repo, untracked_files: bool = False, ignored: bool = False, remote: b
         st.bundle_digest = repo.refs.bundle_digest()
         if remote:
             st.remote = _remote_status(repo)
-        ch = sc.changes(load_index) if sc is not None else None
+        ch = sc.changes(repo, load_index) if sc is not None else None
     finally:
         if sc is not None:
             sc.close()
@@ -250,23 +250,8 @@ def porcelain_lines(st: Status, show_ignored: bool) -> list[str]:
     return lines
 
 
-@click.command("status")
-@click.option("--porcelain", is_flag=True, help="Stable two-column XY output for scripts (git's form).")
-@click.option("-z", "nul", is_flag=True, help="With --porcelain, end entries with NUL.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("-u", "--untracked-files", "untracked_files", is_flag=True, help="List every untracked file, not just directories.")
-@click.option("--ignored", is_flag=True, help="Also list ignored files.")
-def cli(porcelain, nul, as_json, untracked_files, ignored):
-    """Show what is staged, what changed in the worktree, and what is untracked.
-
-    Staged changes compare the index with the bundle last pushed or pulled;
-    unchanged files are recognised by their stat data and never read.
-
-    \b
-    Example:
-      mops status
-      mops status --porcelain -z | tr '\\0' '\\n'
-    """
+def run(porcelain: bool = False, nul: bool = False, as_json: bool = False, untracked_files: bool = False,
+        ignored: bool = False) -> None:
     from mops.ui import emit_json, open_repo
 
     repo = open_repo()
@@ -287,3 +272,41 @@ def cli(porcelain, nul, as_json, untracked_files, ignored):
         sys.stdout.write("".join(line + end for line in porcelain_lines(st, ignored)))
         return
     render_human(st, repo.root, ignored)
+
+
+# Flags that need no parsing beyond their presence: ``mops status`` with only these is run
+# without loading click (see mops.cli), since status is the command run most often.
+FAST_FLAGS = {"--porcelain": "porcelain", "-z": "nul", "--json": "as_json", "-u": "untracked_files",
+              "--untracked-files": "untracked_files", "--ignored": "ignored"}
+
+
+def _make_cli():
+    import click
+
+    @click.command("status")
+    @click.option("--porcelain", is_flag=True, help="Stable two-column XY output for scripts (git's form).")
+    @click.option("-z", "nul", is_flag=True, help="With --porcelain, end entries with NUL.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    @click.option("-u", "--untracked-files", "untracked_files", is_flag=True, help="List every untracked file, not just directories.")
+    @click.option("--ignored", is_flag=True, help="Also list ignored files.")
+    def cli(porcelain, nul, as_json, untracked_files, ignored):
+        """Show what is staged, what changed in the worktree, and what is untracked.
+
+        Staged changes compare the index with the bundle last pushed or pulled;
+        unchanged files are recognised by their stat data and never read.
+
+        \b
+        Example:
+          mops status
+          mops status --porcelain -z | tr '\\0' '\\n'
+        """
+        run(porcelain, nul, as_json, untracked_files, ignored)
+
+    return cli
+
+
+def __getattr__(name: str):
+    if name == "cli":  # built on first use, so the fast path never imports click
+        cli = globals()["cli"] = _make_cli()
+        return cli
+    raise AttributeError(name)

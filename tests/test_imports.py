@@ -53,3 +53,24 @@ def test_status_does_not_read_config_yaml(project):
 def test_version_imports_no_command_framework(project):
     mods = loaded_by("--version")
     assert "click" not in mods and "pathspec" not in mods
+
+
+@pytest.mark.parametrize("args", [("status",), ("status", "--porcelain", "-z"), ("status", "--json", "-u")])
+def test_plain_status_runs_without_the_command_framework(project, args):
+    """status is run more than any other command; with only flags it skips click's ~20 ms."""
+    write("a.txt", "a\n")
+    write("b.txt", "b\n")
+    assert loaded_by("add", "a.txt")
+    mods = loaded_by(*args)
+    assert "click" not in mods
+
+
+def test_status_flags_mean_the_same_without_the_framework(project, run_sub):
+    """The fast path and click's parser give identical answers (``-C`` forces the parser)."""
+    write("a.txt", "a\n")
+    write("d/b.txt", "b\n")
+    run_sub("add", "a.txt")
+    for flags in ([], ["--porcelain"], ["--porcelain", "-z"], ["-u"], ["--json"], ["--ignored"]):
+        fast = run_sub("status", *flags)
+        parsed = run_sub("-C", ".", "status", *flags)
+        assert (fast.code, fast.out) == (parsed.code, parsed.out), flags
