@@ -137,6 +137,31 @@ def case_status_small(ctx: c.Context, env: dict) -> list[c.Result]:
                         ma / mb, "≤ 1.5×", ma / mb <= 1.5,
                         {"mops": c.walls(a), "git": c.walls(b), "mops_cpu": [r.cpu for r in a],
                          "git_cpu": [r.cpu for r in b], "setup_git_add_s": git_add, "setup_mops_add_s": mops_add}))
+
+    # (c) the first status after an edit, and (d) after staging it: the runs the caches help least
+    files = sorted(root.glob("src*/pkg*/mod0*.py"))[:40]
+    count = iter(range(10**6))
+
+    def edit() -> Path:
+        f = files[next(count) % len(files)]
+        data = f.read_bytes()
+        f.write_bytes(data[:-2] + (b"x" if data[-2:-1] != b"x" else b"y") + b"\n")  # same size
+        return f
+
+    a, b = c.compare(ctx, [*c.mops_argv(), "status"], _git(root, "status"), cwd=root, env=env, before=edit)
+    ma, mb = c.median(c.walls(a)), c.median(c.walls(b))
+    out.append(c.Result(SUITE, f"status, {n:,} files, first run after editing one", c.fmt_s(ma), c.fmt_s(mb),
+                        "git status", ma / mb, "info", True, {"mops": c.walls(a), "git": c.walls(b)}))
+
+    def edit_and_add() -> None:
+        f = edit()
+        c.sh([*c.mops_argv(), "add", str(f)], cwd=root, env=env)
+        c.sh(_git(root, "add", str(f)), env=env)
+
+    a, b = c.compare(ctx, [*c.mops_argv(), "status"], _git(root, "status"), cwd=root, env=env, before=edit_and_add)
+    ma, mb = c.median(c.walls(a)), c.median(c.walls(b))
+    out.append(c.Result(SUITE, f"status, {n:,} files, first run after adding an edit", c.fmt_s(ma), c.fmt_s(mb),
+                        "git status", ma / mb, "info", True, {"mops": c.walls(a), "git": c.walls(b)}))
     shutil.rmtree(root)
     return out
 

@@ -212,20 +212,9 @@ def tree_changes(old: dict[str, tuple[str, str]], new: dict[str, tuple[str, str]
     """Name-status between two {path: (digest, mode)} maps: [(A|M|D, path)] sorted by path."""
     if old == new:  # the usual case after a push or pull, compared in C
         return []
-    out = []
-    for p in sorted(old.keys() | new.keys()):
-        a, b = old.get(p), new.get(p)
-        if a is None:
-            out.append(("A", p))
-        elif b is None:
-            out.append(("D", p))
-        elif a != b:
-            out.append(("M", p))
-    return out
-
-
-def index_map(index: Index) -> dict[str, tuple[str, str]]:
-    return {p: ("sha256:" + e[6].hex(), "0755" if e[0] & 0o111 else "0644") for p, e in index.entries.items()}
+    # only the paths whose (path, value) pair is on one side alone, found by set operations in C
+    changed = {p for p, _ in old.items() ^ new.items()}
+    return [("A" if p not in old else "D" if p not in new else "M", p) for p in sorted(changed)]
 
 
 def check_entry_content(repo, rel: str, entry: Entry) -> None:

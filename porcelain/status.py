@@ -143,15 +143,17 @@ STAGED_CACHE = "status-cache"
 def _staged_changes(repo, checksum, load_index, base_digest) -> list[tuple[str, str]]:
     """Index vs the sync base, remembered per (index checksum, base digest).
 
-    Parsing a 100,000-file base tree takes most of a second, and both sides are immutable
-    for a given key: the index's sha256 trailer covers every path, digest and mode, and the
-    base is content-addressed.  So the answer is kept in ``.modelops-bundle/status-cache``
-    and reused until either changes; a missing, stale or damaged cache is just recomputed.
+    Both sides are immutable for a given key: the index's sha256 trailer covers every path,
+    digest and mode, and the base is content-addressed.  So the answer is kept in
+    ``.modelops-bundle/status-cache`` and reused until either changes; a missing, stale or
+    damaged cache is just recomputed.  The base side of that computation is kept too
+    (``base-cache``): parsing and checking a 100,000-file base tree takes most of a second,
+    and the base changes only at a push or a pull, while the index changes at every add.
     """
-    from mops.worktree import index_map, tree_changes
+    from mops.worktree import tree_changes
 
     if base_digest is None or not repo.objects.has(base_digest):
-        return tree_changes({}, index_map(load_index()))
+        return tree_changes({}, _index_side(load_index()))
     key = {"index": checksum, "base": base_digest}
     cache = repo.dot / STAGED_CACHE
     if key["index"] is not None:
@@ -163,8 +165,7 @@ def _staged_changes(repo, checksum, load_index, base_digest) -> list[tuple[str, 
                 return [(c, p) for c, p in doc["staged"]]
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    base = repo.read_tree(base_digest)
-    staged = tree_changes({p: (f.digest, f.mode) for p, f in base.files.items()}, index_map(load_index()))
+    staged = tree_changes(_base_side(repo, base_digest), _index_side(load_index()))
     if key["index"] is not None:
         try:
             import json
@@ -175,6 +176,37 @@ def _staged_changes(repo, checksum, load_index, base_digest) -> list[tuple[str, 
         except OSError:
             pass
     return staged
+
+
+BASE_CACHE = "base-cache"
+
+
+def _index_side(index) -> dict[str, tuple[bytes, bool]]:
+    """{path: (raw sha256, executable)}: what a bundle records of each staged file."""
+    return {p: (e[6], e[0] & 0o111 != 0) for p, e in index.entries.items()}
+
+
+def _base_side(repo, base_digest: str) -> dict[str, tuple[bytes, bool]]:
+    """The same map for the base tree, from ``base-cache`` when it holds this base."""
+    import marshal
+
+    cache = repo.dot / BASE_CACHE
+    key = (sys.version_info[:2], base_digest)  # marshal's format belongs to one Python version
+    try:
+        got_key, m = marshal.loads(cache.read_bytes())
+        if got_key == key and isinstance(m, dict):
+            return m
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    base = repo.read_tree(base_digest)
+    m = {p: (bytes.fromhex(f.digest[7:]), f.mode == "0755") for p, f in base.files.items()}
+    try:
+        from mops.fsutil import atomic_write_bytes
+
+        atomic_write_bytes(cache, marshal.dumps((key, m)), sync=False)
+    except OSError:
+        pass
+    return m
 
 
 def _refresh_quietly(repo, index, refreshed) -> None:

@@ -253,3 +253,28 @@ def test_property_find_pass_agrees_with_the_walk(tmp_path_factory, run, tree, tr
             both(run, mp, "status", "--porcelain", "-z")
     finally:
         mp.undo()
+
+
+@pytest.mark.parametrize("damage", [b"", b"\xff\x00garbage", None])
+def test_base_cache_damaged_or_from_another_base_is_rebuilt(project, run, tmp_path, damage):
+    """status's staged side keeps the base tree's map in base-cache; it must never mislead."""
+    write("a.txt", "a")
+    write("b.txt", "b")
+    run("add", ".")
+    assert run("push", f"oci:{tmp_path / 'layout'}:v1").code == 0
+    assert run("status", "--porcelain").out == ""
+    cache = project / DOT / "base-cache"
+    assert cache.is_file()
+    old = cache.read_bytes()
+    write("b.txt", "B")
+    write("c.txt", "c")
+    run("add", ".")
+    assert run("push", f"oci:{tmp_path / 'layout'}:v2").code == 0  # a new base
+    if damage is None:
+        cache.write_bytes(old)  # the first base's map: stale for the new base
+    else:
+        cache.write_bytes(damage)
+    (project / DOT / "status-cache").unlink(missing_ok=True)
+    os.unlink("a.txt")
+    run("add", "-A")
+    assert run("status", "--porcelain").out == "D  a.txt\n"
