@@ -16,7 +16,7 @@ from typing import BinaryIO
 from .bundle import check_bundle_path
 from .digest import CHUNK
 from .errors import IntegrityError, UnsafePath
-from .fsutil import _unlink_quiet, mkstemp_beside
+from .fsutil import Writeback, _unlink_quiet, mkstemp_beside
 
 
 def safe_target(root: str | os.PathLike, rel: str, create_dirs: bool = True) -> Path:
@@ -111,14 +111,18 @@ def copy_to_temp(target: Path, source: BinaryIO, digest: str, size: int, mode: s
     """Copy ``source`` into a temp file beside ``target`` while hashing it; refuse (exit 11, temp file
     removed) bytes that do not match ``digest``/``size``.  Returns the temp file, ready to rename."""
     fd, tmp = mkstemp_beside(target)
-    h = hashlib.sha256()
+    big = size >= READ_AHEAD_MIN
+    h = _ThreadedHash() if big else hashlib.sha256()
     n = 0
     try:
         with os.fdopen(fd, "wb") as f:
-            for chunk in (_read_ahead(source) if size >= READ_AHEAD_MIN else _chunks(source)):
+            wb = Writeback(f.fileno()) if big else None
+            for chunk in (_read_ahead(source) if big else _chunks(source)):
                 h.update(chunk)
                 f.write(chunk)
                 n += len(chunk)
+                if wb is not None:
+                    wb.advance(len(chunk))
                 if progress is not None:
                     progress.advance(len(chunk))
             got = "sha256:" + h.hexdigest()
@@ -132,6 +136,40 @@ def copy_to_temp(target: Path, source: BinaryIO, digest: str, size: int, mode: s
     except BaseException:
         _unlink_quiet(tmp)
         raise
+    finally:
+        if big:
+            h.close()
+
+
+class _ThreadedHash:
+    """sha256 in a helper thread: a big download is received, hashed and written by three
+    threads at once (each releases the GIL on big buffers), so a pull costs the slowest of the
+    three rather than the sum of hashing and writing."""
+
+    def __init__(self, depth: int = 8):
+        import queue
+        import threading
+
+        self._h = hashlib.sha256()
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._t = threading.Thread(target=self._run, name="mops-hash", daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while (chunk := self._q.get()) is not None:
+            self._h.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._q.put(chunk)
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._h.hexdigest()
+
+    def close(self) -> None:
+        if self._t.is_alive():
+            self._q.put(None)
+            self._t.join()
 
 
 def write_verified(target: Path, source: BinaryIO, digest: str, size: int, mode: str = "0644", progress=None) -> os.stat_result:
