@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from contextlib import contextmanager
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 

@@ -13,10 +13,9 @@ import stat
 import time
 
 import pytest
+from conftest import write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import write
 
 pytestmark = pytest.mark.skipif(shutil.which("find") is None, reason="no find on PATH")
 
