@@ -30,6 +30,7 @@ MAGIC = b"MOPSIDX1"
 VERSION = 1
 _HEADER = struct.Struct("<8sIII")
 _RECORD = struct.Struct("<IQqqQQ32sBB")
+_SHA_OFFSET = 44  # first byte of the digest within a record
 _STORAGE_OFFSET = 76  # byte of the storage class within a record
 
 # storage classes
@@ -98,13 +99,55 @@ def entry_from_stat(st: os.stat_result, digest: str, storage: int = STORAGE_AUTO
 class Index:
     """path → Entry, plus the mtime of the index file for the racy-timestamp rule."""
 
-    def __init__(self, entries: dict[str, Entry] | None = None, mtime_ns: int = 0):
-        self.entries: dict[str, Entry] = entries if entries is not None else {}
+    def __init__(self, entries: dict[str, Entry] | None = None, mtime_ns: int = 0, _raw=None):
+        if _raw is None:
+            self.entries: dict[str, Entry] = entries if entries is not None else {}
+        else:
+            # loaded from a file: records stay packed until someone needs them as tuples
+            self._raw = _raw  # (body, start of records, end of records, paths in order)
+        self._pos: dict[str, int] | None = None
         self.mtime_ns = mtime_ns
         self.checksum: bytes | None = None  # the file's sha256 trailer, when loaded from one
 
+    def __getattr__(self, name: str):
+        if name == "entries" and "_raw" in self.__dict__:
+            # Plain tuples, not Entry objects: building 100,000 NamedTuples would double the
+            # time.  Entry is a tuple with the same field order, so both kinds live in one dict;
+            # ``get`` hands out Entry objects and hot loops index the tuples by position.
+            body, start, end, paths = self._raw
+            ents = self.entries = dict(zip(paths, _RECORD.iter_unpack(body[start:end]), strict=True))
+            return ents
+        raise AttributeError(name)
+
+    def paths(self) -> list[str]:
+        """Every path, in index order, without unpacking a record."""
+        if "entries" in self.__dict__:
+            return sorted(self.entries)
+        return self._raw[3]
+
+    def lookup(self, path: str) -> tuple | None:
+        """One entry as a tuple; unpacks only that record when the others are still packed."""
+        if "entries" in self.__dict__:
+            return self.entries.get(path)
+        body, start, _end, paths = self._raw
+        if self._pos is None:
+            self._pos = dict(zip(paths, range(len(paths))))
+        i = self._pos.get(path)
+        return None if i is None else _RECORD.unpack_from(body, start + i * _RECORD.size)
+
+    def sha_exec(self) -> dict[str, tuple[bytes, bool]]:
+        """{path: (raw sha256, executable)}, what a bundle records of each file, read from the
+        packed records in bulk (strided slices) when they are not unpacked yet."""
+        if "entries" in self.__dict__:
+            return {p: (e[6], e[0] & 0o111 != 0) for p, e in self.entries.items()}
+        body, start, end, paths = self._raw
+        size = _RECORD.size
+        shas = [body[o : o + 32] for o in range(start + _SHA_OFFSET, end, size)]
+        execs = [b & 0o111 != 0 for b in body[start:end:size]]  # the low byte of each mode
+        return dict(zip(paths, zip(shas, execs)))
+
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.entries) if "entries" in self.__dict__ else len(self._raw[3])
 
     def __contains__(self, path: str) -> bool:
         return path in self.entries
@@ -171,10 +214,7 @@ class Index:
         # every record's storage class byte at once (a strided slice), no per-entry Python
         if count and max(body[_HEADER.size + _STORAGE_OFFSET : rec_end : _RECORD.size]) > STORAGE_EXTERNAL:
             raise CorruptIndex(where, "unknown storage class")
-        # Plain tuples, not Entry objects: building 100,000 NamedTuples would double the load
-        # time.  Entry is a tuple with the same field order, so both kinds live in one dict;
-        # ``get`` hands out Entry objects and hot loops index the tuples by position.
-        index = cls(dict(zip(paths, _RECORD.iter_unpack(body[_HEADER.size : rec_end]), strict=True)), mtime_ns)
+        index = cls(mtime_ns=mtime_ns, _raw=(body, _HEADER.size, rec_end, paths))
         index.checksum = trailer
         return index
 

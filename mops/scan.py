@@ -289,11 +289,10 @@ class FindScan:
             ch.untracked = list(found_untracked)
         if look:
             index = load_index()
-            ents, mt = index.entries, index.mtime_ns
             for rel in look:
-                e = ents.get(rel)
+                e = index.lookup(rel)
                 if e is not None:
-                    check_path(self.repo, ch, rel, e, mt)
+                    check_path(self.repo, ch, rel, e, index.mtime_ns)
         ch.sort()
         return ch
 
@@ -409,3 +408,18 @@ def expected_records(index) -> tuple[bytes, list[str], dict]:
         recs.append(b"%d %d.%09d0 %d.%09d0 %d %o ./" % (e[1], ms, mn, cs, cn, e[4], e[0] & 0o7777)
                     + os.fsencode(p))
     return b"\0".join(recs), always, weights
+
+
+def worktree_changes(repo, index, untracked: bool = True):
+    """:func:`mops.worktree.worktree_changes` through the find pass where it is available."""
+    if enabled():
+        sc = FindScan(str(repo.root))
+        try:
+            ch = sc.changes(repo, lambda: index, untracked)
+        finally:
+            sc.close()
+        if ch is not None:
+            return ch
+    from .worktree import worktree_changes as walk_changes
+
+    return walk_changes(repo, index, untracked=untracked)

@@ -16,7 +16,7 @@ def ls_files(repo, stage: bool = False, modified: bool = False, others: bool = F
         for path, e in index.items():
             lines.append(f"{e.exec_mode} {e.digest} {STORAGE_NAMES[e.storage]}\t{path}" if stage else path)
         return lines
-    from mops.worktree import worktree_changes
+    from mops.scan import worktree_changes
 
     ch = worktree_changes(repo, index, untracked=others)
     if modified:

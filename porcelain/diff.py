@@ -30,7 +30,7 @@ def _index_map(index) -> dict[str, tuple[str, str, int]]:
 
 def _worktree_map(repo, index) -> dict[str, tuple[str, str, int]]:
     from mops import digest as dg
-    from mops.worktree import worktree_changes
+    from mops.scan import worktree_changes
 
     m = _index_map(index)
     ch = worktree_changes(repo, index, untracked=False)

@@ -68,6 +68,8 @@ def discover_models(paths: list[str] | None = None, cwd: str | None = None) -> D
 def save_models(res: DiscoverResult, chosen: list[dict]) -> list[str]:
     from mops.models import save_to_pyproject
 
+    if not chosen and not os.path.exists(os.path.join(res.root, "pyproject.toml")):
+        return []  # nothing to record: no pyproject.toml is created just to hold an empty table
     save_to_pyproject(res.root, chosen)
     return [m["id"] for m in chosen]
 

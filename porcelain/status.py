@@ -23,7 +23,7 @@ class Status:
         return not (self.staged or self.unstaged or self.untracked)
 
 
-def _collapse_untracked(untracked: list[str], tracked: dict) -> list[str]:
+def _collapse_untracked(untracked: list[str], tracked) -> list[str]:
     """git's default: a directory holding no tracked file is shown once, as ``dir/``."""
     if not untracked:
         return []
@@ -86,11 +86,11 @@ def status(repo, untracked_files: bool = False, ignored: bool = False, remote: b
     else:
         memo = sc.memo.get("collapsed") if sc is not None else None
         if memo is None or not ch.untracked:
-            memo = _collapse_untracked(ch.untracked, load_index().entries) if ch.untracked else []
+            memo = _collapse_untracked(ch.untracked, load_index().paths()) if ch.untracked else []
             if sc is not None and ch.untracked:
                 sc.remember("collapsed", memo)
         st.untracked = memo
-        st.ignored = _collapse_untracked(ch.ignored, load_index().entries) if ch.ignored else []
+        st.ignored = _collapse_untracked(ch.ignored, load_index().paths()) if ch.ignored else []
     return st
 
 
@@ -183,7 +183,7 @@ BASE_CACHE = "base-cache"
 
 def _index_side(index) -> dict[str, tuple[bytes, bool]]:
     """{path: (raw sha256, executable)}: what a bundle records of each staged file."""
-    return {p: (e[6], e[0] & 0o111 != 0) for p, e in index.entries.items()}
+    return index.sha_exec()
 
 
 def _base_side(repo, base_digest: str) -> dict[str, tuple[bytes, bool]]:

@@ -105,6 +105,14 @@ def test_save_writes_pyproject_preserving_every_other_byte(project, run):
     assert set(tomllib.loads(text2)["tool"]["modelops-bundle"]["models"]) == {"M", "N"}
 
 
+def test_save_with_nothing_found_creates_no_pyproject(project, run):
+    write("analysis.py", "x = 1\n")
+    r = run("discover", "--save")
+    assert r.code == 0, r.err
+    assert "found 0 model(s)" in r.err
+    assert not (project / "pyproject.toml").exists()
+
+
 def test_save_refuses_when_models_are_set_inline(project, run):
     original = '[tool.modelops-bundle]\nmodels = { X = { class = "X", file = "x.py" } }\n'
     write("pyproject.toml", original)

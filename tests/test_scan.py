@@ -96,6 +96,9 @@ def test_deleted_chmodded_and_untracked_files(project, run, monkeypatch):
     out = both(run, monkeypatch, "status", "--porcelain")
     assert out == "AD gone.txt\nA  keep.txt\nAM run.sh\nA  sub/deep/x.bin\n?? new/\n?? sub/deep/y.bin\n"
     assert "?? new/a.txt\n" in both(run, monkeypatch, "status", "--porcelain", "-u")
+    # diff and ls-files go through the same pass
+    assert both(run, monkeypatch, "diff") == "D\tgone.txt\nM\trun.sh\n"
+    assert both(run, monkeypatch, "ls-files", "-m", "-o") == "gone.txt\nrun.sh\nnew/a.txt\nsub/deep/y.bin\n"
 
 
 def test_ignore_rules_apply_and_their_change_is_seen(project, run, monkeypatch):
@@ -250,6 +253,8 @@ def test_property_find_pass_agrees_with_the_walk(tmp_path_factory, run, tree, tr
                     pass
             both(run, mp, "status", "--porcelain", "-z", "-u")
             both(run, mp, "status", "--porcelain", "-z")
+        both(run, mp, "ls-files", "-m", "-o", "-z")
+        both(run, mp, "diff")
     finally:
         mp.undo()
 
