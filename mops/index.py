@@ -131,7 +131,7 @@ class Index:
             return self.entries.get(path)
         body, start, _end, paths = self._raw
         if self._pos is None:
-            self._pos = dict(zip(paths, range(len(paths))))
+            self._pos = dict(zip(paths, range(len(paths)), strict=True))
         i = self._pos.get(path)
         return None if i is None else _RECORD.unpack_from(body, start + i * _RECORD.size)
 
@@ -144,7 +144,7 @@ class Index:
         size = _RECORD.size
         shas = [body[o : o + 32] for o in range(start + _SHA_OFFSET, end, size)]
         execs = [b & 0o111 != 0 for b in body[start:end:size]]  # the low byte of each mode
-        return dict(zip(paths, zip(shas, execs)))
+        return dict(zip(paths, zip(shas, execs, strict=True), strict=True))
 
     def __len__(self) -> int:
         return len(self.entries) if "entries" in self.__dict__ else len(self._raw[3])
