@@ -34,7 +34,7 @@ import sys
 
 from .ignore import DEFAULT_PATTERNS, DOT_DIR, IGNORE_FILE
 
-VERSION = 1
+VERSION = 2
 EXPECTED = "scan-expected"
 LAST = "scan-last"
 # \0 is find's escape for NUL: records end with NUL, so any path (even one holding a newline) parses
@@ -380,19 +380,10 @@ def discard() -> None:
         _pending.pop().close()
 
 
-def expected_records(index) -> tuple[bytes, list[str], dict]:
-    """What find prints for each tracked file that matches its entry; racy and lazy entries apart.
-
-    Also counts tracked files per first- and second-level directory, to balance the next split.
-    """
-    from .index import FLAG_POINTER
-
-    mt_index = index.mtime_ns
-    recs = []
-    always = []
+def _weights(paths) -> dict[str, int]:
+    """Tracked files per first- and second-level directory, to balance the next split."""
     weights: dict[str, int] = {}
-    G = _G
-    for p, e in index.entries.items():
+    for p in paths:
         head, sep, rest = p.partition("/")
         if sep:
             weights[head] = weights.get(head, 0) + 1
@@ -400,14 +391,29 @@ def expected_records(index) -> tuple[bytes, list[str], dict]:
             if sep2:
                 k = head + "/" + sub
                 weights[k] = weights.get(k, 0) + 1
-        if e[8] & FLAG_POINTER or mt_index == 0 or e[2] >= mt_index:
-            always.append(p)
-            continue
-        ms, mn = divmod(e[2], G)
-        cs, cn = divmod(e[3], G)
-        recs.append(b"%d %d.%09d0 %d.%09d0 %d %o ./" % (e[1], ms, mn, cs, cn, e[4], e[0] & 0o7777)
-                    + os.fsencode(p))
-    return b"\0".join(recs), always, weights
+    return weights
+
+
+def _record(p: str, e: tuple, mt_index: int) -> bytes:
+    """What find prints for a file matching entry ``e``; empty for an entry that must always be
+    looked at (racy under git's rule, or a lazy pointer)."""
+    from .index import FLAG_POINTER
+
+    if e[8] & FLAG_POINTER or mt_index == 0 or e[2] >= mt_index:
+        return b""
+    ms, mn = divmod(e[2], _G)
+    cs, cn = divmod(e[3], _G)
+    return b"%d %d.%09d0 %d.%09d0 %d %o ./" % (e[1], ms, mn, cs, cn, e[4], e[0] & 0o7777) + os.fsencode(p)
+
+
+def expected_records(index) -> tuple[bytes, list[str], dict]:
+    """(records, always, weights): one record per entry in index order, empty where the entry is
+    always looked at; those paths; the subtree weights."""
+    paths = index.paths()
+    ents = index.entries
+    recs = [_record(p, ents[p], index.mtime_ns) for p in paths]
+    always = [p for p, r in zip(paths, recs, strict=True) if not r]
+    return b"\0".join(recs), always, _weights(paths)
 
 
 def worktree_changes(repo, index, untracked: bool = True):
