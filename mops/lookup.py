@@ -68,7 +68,7 @@ def _local_name(repo, text: str, digest: str) -> str:
     for n in names:
         if n.startswith("refs/remotes/"):
             remote_name = n.split("/")[2]
-            url = repo.config.section("remotes.").get(remote_name)
+            url = repo.config.section("remotes.").get(remote_name) or _synced_location(repo, n)
             if url:
                 from .reference import parse_remote
 
@@ -80,6 +80,23 @@ def _local_name(repo, text: str, digest: str) -> str:
 
         return f"{parse_remote(origin, str(repo.root)).url}@{digest}"
     return digest
+
+
+def _synced_location(repo, ref: str) -> str | None:
+    """Where a remote-tracking ref of a remote given by location (no configured name) points:
+    HEAD's remote when HEAD is that ref, else the location the reflog recorded for it."""
+    head = repo.refs.head_info()
+    if head.get("ref") == ref and head.get("remote"):
+        return head["remote"]
+    from .reference import split_reference
+
+    for entry in reversed(repo.refs.read_log()):
+        if entry["ref"] == ref and entry["action"] in ("push", "pull", "fetch"):
+            try:
+                return split_reference(entry["message"].split(" (", 1)[0])[0]
+            except Exception:  # noqa: BLE001 — an unreadable line: no location
+                return None
+    return None
 
 
 def tree_of(repo, target_or_none, manifest_bytes: bytes, digest: str):

@@ -490,3 +490,19 @@ def test_push_after_a_limited_pull_is_refused(laptop, run, monkeypatch, tmp_path
     assert run("pull", "origin", "latest", "--", ".").code == 0  # `.` at the root means everything
     assert Path("c.txt").read_text() == "2"
     assert run("push").code == 0
+
+
+def test_resolve_names_the_location_of_a_remote_given_by_location(project, run, tmp_path):
+    """A push to a location (no configured remote) files its ref under a derived name; resolving
+    that name gives the location back, from HEAD or, once HEAD moved on, from the reflog."""
+    write("a.txt", "a")
+    run("add", "a.txt")
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run("push", f"oci:{one}:v1").code == 0
+    assert run("push", f"oci:{two}:v1").code == 0
+    refs = dict(line.split()[::-1] for line in run("show-ref").out.splitlines())
+    assert len(refs) == 2
+    digest = next(iter(refs.values()))
+    # one ref is HEAD's (its remote is in HEAD), the other only in the reflog
+    got = {run("resolve", r.removeprefix("refs/remotes/")).out for r in refs}
+    assert got == {f"oci:{one}@{digest}\n", f"oci:{two}@{digest}\n"}
