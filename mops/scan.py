@@ -394,25 +394,26 @@ def _weights(paths) -> dict[str, int]:
     return weights
 
 
-def _record(p: str, e: tuple, mt_index: int) -> bytes:
-    """What find prints for a file matching entry ``e``; empty for an entry that must always be
-    looked at (racy under git's rule, or a lazy pointer)."""
-    from .index import FLAG_POINTER
-
-    if e[8] & FLAG_POINTER or mt_index == 0 or e[2] >= mt_index:
-        return b""
-    ms, mn = divmod(e[2], _G)
-    cs, cn = divmod(e[3], _G)
-    return b"%d %d.%09d0 %d.%09d0 %d %o ./" % (e[1], ms, mn, cs, cn, e[4], e[0] & 0o7777) + os.fsencode(p)
-
-
 def expected_records(index) -> tuple[bytes, list[str], dict]:
     """(records, always, weights): one record per entry in index order, empty where the entry is
     always looked at; those paths; the subtree weights."""
+    from .index import FLAG_POINTER
+
     paths = index.paths()
     ents = index.entries
-    recs = [_record(p, ents[p], index.mtime_ns) for p in paths]
-    always = [p for p, r in zip(paths, recs, strict=True) if not r]
+    mt = index.mtime_ns
+    G = _G
+    recs = []
+    always = []
+    for p in paths:  # runs for every entry after each add: kept inline
+        e = ents[p]
+        if e[8] & FLAG_POINTER or mt == 0 or e[2] >= mt:
+            recs.append(b"")
+            always.append(p)
+            continue
+        ms, mn = divmod(e[2], G)
+        cs, cn = divmod(e[3], G)
+        recs.append(b"%d %d.%09d0 %d.%09d0 %d %o ./" % (e[1], ms, mn, cs, cn, e[4], e[0] & 0o7777) + os.fsencode(p))
     return b"\0".join(recs), always, _weights(paths)
 
 
