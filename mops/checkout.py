@@ -112,9 +112,10 @@ def copy_to_temp(target: Path, source: BinaryIO, digest: str, size: int, mode: s
     removed) bytes that do not match ``digest``/``size``.  Returns the temp file, ready to rename."""
     fd, tmp = mkstemp_beside(target)
     big = size >= READ_AHEAD_MIN
-    h = _ThreadedHash() if big else hashlib.sha256()
+    h = None
     n = 0
     try:
+        h = _ThreadedHash() if big else hashlib.sha256()
         with os.fdopen(fd, "wb") as f:
             wb = Writeback(f.fileno()) if big else None
             for chunk in (_read_ahead(source) if big else _chunks(source)):
@@ -137,7 +138,7 @@ def copy_to_temp(target: Path, source: BinaryIO, digest: str, size: int, mode: s
         _unlink_quiet(tmp)
         raise
     finally:
-        if big:
+        if isinstance(h, _ThreadedHash):
             h.close()
 
 
@@ -155,15 +156,25 @@ class _ThreadedHash:
         self._t = threading.Thread(target=self._run, name="mops-hash", daemon=True)
         self._t.start()
 
+        self._error: BaseException | None = None
+
     def _run(self) -> None:
         while (chunk := self._q.get()) is not None:
-            self._h.update(chunk)
+            if self._error is None:
+                try:
+                    self._h.update(chunk)
+                except BaseException as e:  # noqa: BLE001 — handed to the writing thread
+                    self._error = e  # and keep draining, so a put never blocks for ever
 
     def update(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
         self._q.put(chunk)
 
     def hexdigest(self) -> str:
         self.close()
+        if self._error is not None:
+            raise self._error
         return self._h.hexdigest()
 
     def close(self) -> None:

@@ -64,10 +64,29 @@ def _prune_expr(ignore_text: bytes) -> list[str]:
         if not m:
             continue
         anchored, name, _slash = m.groups()
-        if name in (".", ".."):
-            continue
+        if name in (".", "..") or anchored and ("*" in name or "?" in name):
+            continue  # in -path, * and ? also match "/": /*.egg-info would prune src/x.egg-info
         expr += ["-o", *(["-path", f"./{name}"] if anchored else ["-name", name])]
     return expr
+
+
+def _names(key: str, index) -> bool:
+    """True when ``index`` (as loaded) is the index file ``key`` was read from."""
+    if key == "none":
+        return index.checksum is None and len(index) == 0
+    size, mtime, _ino, trailer = key.split(":")
+    return index.checksum is not None and index.checksum.hex() == trailer and index.mtime_ns == int(mtime)
+
+
+def _find_program() -> str | None:
+    """find's absolute path, from the absolute entries of PATH only: it is run from the project
+    root, where a relative PATH entry could pick up a ``find`` from the worktree."""
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        if d and os.path.isabs(d):
+            exe = os.path.join(d, "find")
+            if os.access(exe, os.X_OK) and not os.path.isdir(exe):
+                return exe
+    return None
 
 
 def _glob_escape(path: str) -> str:
@@ -132,7 +151,9 @@ class FindScan:
                 children.setdefault(head, []).append(key)
         split = []
         for u in units:
-            kids = children.get(u, [])
+            # a subtree the weights remember may be gone: a missing start point fails find
+            kids = [kid for kid in children.get(u, []) if os.path.isdir(os.path.join(self.root, kid))
+                    and not os.path.islink(os.path.join(self.root, kid))]
             if weight(u) * k > total and len(kids) > 1:
                 split += kids
             else:
@@ -170,12 +191,16 @@ class FindScan:
 
             with tempfile.TemporaryFile() as t:
                 fd = os.dup(t.fileno())
+        exe = _find_program()
+        if exe is None:
+            os.close(fd)
+            raise FileNotFoundError("find")
         null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         cwd = os.getcwd()
         try:
             os.chdir(self.root)
-            pid = os.posix_spawnp("find", argv, dict(os.environ, LC_ALL="C"),
-                                  file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
+            pid = os.posix_spawn(exe, argv, dict(os.environ, LC_ALL="C"),
+                                 file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
         except OSError:
             os.close(fd)
             raise
@@ -188,24 +213,37 @@ class FindScan:
         """Every record, or None when find failed (not GNU find, an unreadable directory, ...)."""
         chunks = []
         ok = not self.failed
-        for pid, fd in self.procs:
-            _, status = os.waitpid(pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
+        while self.procs:
+            pid, fd = self.procs[0]
+            try:
+                _, status = os.waitpid(pid, 0)
+                if os.waitstatus_to_exitcode(status) != 0:
+                    ok = False
+            except ChildProcessError:  # SIGCHLD ignored by whoever started us: no status to read
                 ok = False
-            size = os.fstat(fd).st_size
-            chunks.append(os.pread(fd, size, 0) if size else b"")
-            os.close(fd)
-        self.procs = []
+            try:
+                size = os.fstat(fd).st_size
+                chunks.append(os.pread(fd, size, 0) if size else b"")
+            finally:
+                self.procs.pop(0)
+                os.close(fd)
         return b"".join(chunks) if ok else None
 
     def close(self) -> None:
-        for pid, fd in self.procs:
+        """Stop and reap the find processes not waited for (a usage error, --help)."""
+        import signal
+
+        while self.procs:
+            pid, fd = self.procs.pop(0)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
             try:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
             os.close(fd)
-        self.procs = []
 
     # -- caches ----------------------------------------------------------------------------
     def _read_last(self) -> dict | None:
@@ -239,21 +277,29 @@ class FindScan:
             return None
         return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{trailer.hex()}"
 
-    def _expected(self, key: str, load_index) -> tuple[bytes, list[str], dict]:
-        """(expected records, paths always looked at, subtree weights) for this index version."""
+    def _expected(self, key: str, load_index) -> tuple[bytes, list[str], dict] | None:
+        """(expected records, paths always looked at, subtree weights) for this index version;
+        None when the index loaded is not the one ``key`` names (another process wrote it)."""
+        from blake3 import blake3
+
         path = os.path.join(self.dot, EXPECTED)
         try:
             with open(path, "rb") as f:
                 data = f.read()
             head, _, body = data.partition(b"\n")
             doc = json.loads(head)
-            if doc.get("key") == key and doc.get("rules") == self.rules_key and doc.get("version") == VERSION:
+            if (doc.get("key") == key and doc.get("rules") == self.rules_key and doc.get("version") == VERSION
+                    and doc.get("body") == blake3(body).hexdigest()):  # a torn or damaged body is rebuilt
                 return body, doc["always"], doc["weights"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
-        body, always, weights = expected_records(load_index())
+        index = load_index()
+        if not _names(key, index):
+            return None
+        body, always, weights = expected_records(index)
         self._write(EXPECTED, json.dumps({"version": VERSION, "key": key, "rules": self.rules_key,
-                                          "always": always, "weights": weights}).encode() + b"\n" + body)
+                                          "body": blake3(body).hexdigest(), "always": always,
+                                          "weights": weights}).encode() + b"\n" + body)
         return body, always, weights
 
     # -- classification --------------------------------------------------------------------
@@ -269,7 +315,14 @@ class FindScan:
 
         key = self.index_key()
         out = self.output()
-        if out is None or key is None:
+        if out is None:
+            # find failed: forget the split it was given (a remembered subtree may be gone)
+            try:
+                os.unlink(os.path.join(self.dot, LAST))
+            except OSError:
+                pass
+            return None
+        if key is None:
             return None
         ohash = blake3(out).hexdigest()
         last = self.last
@@ -278,21 +331,30 @@ class FindScan:
             look, found_untracked, weights = last["look"], last["untracked"], last["weights"]
             self.memo = last.get("memo") or {}
         else:
-            expected, always, weights = self._expected(key, load_index)
-            look, found_untracked = self._classify(out, expected, always)
+            got = self._expected(key, load_index)
+            if got is None:
+                return None  # the index changed under us: the walk answers for the index given
+            expected, always, weights = got
+            try:
+                look, found_untracked = self._classify(out, expected, always)
+            except (IndexError, ValueError):  # records not in the expected form
+                return None
             self.memo = {}
             self._save_last = {"version": VERSION, "key": key, "rules": self.rules_key, "plan": self.plan,
                                "out": ohash, "look": look, "untracked": found_untracked, "weights": weights}
-            self._flush_last()
         ch = WorktreeChanges()
         if untracked:
             ch.untracked = list(found_untracked)
         if look:
             index = load_index()
+            if not _names(key, index):
+                return None
             for rel in look:
                 e = index.lookup(rel)
                 if e is not None:
                     check_path(self.repo, ch, rel, e, index.mtime_ns)
+        if self._save_last is not None:
+            self._flush_last()  # only an outcome computed against the index the key names
         ch.sort()
         return ch
 
@@ -352,7 +414,10 @@ def prestart(argv: list[str]) -> None:
     """
     if "--ignored" in argv or not enabled():
         return
-    here = os.getcwd()
+    try:
+        here = os.getcwd()
+    except OSError:  # the current directory was deleted: the command reports it
+        return
     while True:
         if os.path.isdir(os.path.join(here, DOT_DIR, "objects")):
             break

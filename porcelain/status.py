@@ -287,7 +287,7 @@ def run(porcelain: bool = False, nul: bool = False, as_json: bool = False, untra
     from mops.ui import emit_json, open_repo
 
     repo = open_repo()
-    st = status(repo, untracked_files=untracked_files or as_json, ignored=ignored, remote=not porcelain)
+    st = status(repo, untracked_files=untracked_files or as_json, ignored=ignored, remote=not (porcelain or nul))
     if as_json:
         emit_json("status", {
             "base": {"ref": st.base_ref, "digest": st.base_digest},

@@ -282,3 +282,96 @@ def test_base_cache_damaged_or_from_another_base_is_rebuilt(project, run, tmp_pa
     os.unlink("a.txt")
     run("add", "-A")
     assert run("status", "--porcelain").out == "D  a.txt\n"
+
+
+def test_anchored_wildcard_pattern_prunes_only_at_the_top(project, run, monkeypatch):
+    """find's -path lets * match '/', so '/*.egg-info/' must not prune src/x.egg-info."""
+    write("top.egg-info/PKG-INFO", "t")
+    write("src/x.egg-info/PKG-INFO", "x")
+    write(".modelopsignore", "/*.egg-info/\n")
+    run("add", ".modelopsignore")
+    assert both(run, monkeypatch, "status", "--porcelain", "-u") == "A  .modelopsignore\n?? src/x.egg-info/PKG-INFO\n"
+
+
+def test_an_index_written_meanwhile_does_not_poison_the_caches(project, run, monkeypatch):
+    """diff and ls-files load the index before the pass reads its key: if another process
+    writes the index in between, nothing computed for the old one may be kept for the new."""
+    from mops.repo import Repository
+    from mops.scan import worktree_changes
+
+    write("a.txt", "a")
+    write("b.txt", "b")
+    run("add", ".")
+    both(run, monkeypatch, "status", "--porcelain")
+    (project / DOT / "scan-expected").unlink()
+    (project / DOT / "scan-last").unlink()
+    repo = Repository(project)
+    stale = repo.load_index()
+    assert run("remove", "a.txt").code == 0  # another process, between the load and the pass
+    worktree_changes(repo, stale, untracked=True)
+    assert both(run, monkeypatch, "status", "--porcelain", "-u") == "A  b.txt\n?? a.txt\n"
+
+
+def test_a_removed_subtree_does_not_disable_the_pass(project, run, monkeypatch):
+    """The split remembers subtrees; one removed since must not become a start point find fails on."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    for sub in ("a", "b", "c"):
+        for i in range(10):
+            write(f"big/{sub}/f{i}", f"{sub}{i}")
+    run("add", ".")
+    both(run, monkeypatch, "status", "--porcelain")
+    both(run, monkeypatch, "status", "--porcelain")  # now split by the remembered weights
+    shutil.rmtree("big/b")
+    run("add", "-A", ".")
+    from mops.repo import Repository
+    from mops.scan import FindScan
+
+    both(run, monkeypatch, "status", "--porcelain")
+    sc = FindScan(str(Repository(project).root))
+    try:
+        assert sc.output() is not None  # find succeeded: the fast pass is still in use
+    finally:
+        sc.close()
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.999])
+def test_a_torn_expected_file_is_rebuilt(project, run, monkeypatch, cut):
+    for i in range(30):
+        write(f"d/f{i:02d}", f"{i:02d}")
+    run("add", ".")
+    both(run, monkeypatch, "status", "--porcelain")
+    exp = project / DOT / "scan-expected"
+    data = exp.read_bytes()
+    exp.write_bytes(data[: int(len(data) * cut)])
+    (project / DOT / "scan-last").unlink()
+    assert both(run, monkeypatch, "status", "--porcelain").count("\n") == 30
+
+
+def test_status_with_sigchld_ignored(project, run_sub):
+    """A parent that ignores SIGCHLD leaves no exit status to collect: status still answers."""
+    import subprocess
+    import sys
+
+    write("a.txt", "a")
+    run_sub("add", "a.txt")
+    write("u.txt", "u")
+    code = ("import signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); "
+            "from mops.cli import main; sys.exit(main(['status', '--porcelain']))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (p.returncode, p.stdout) == (0, "A  a.txt\n?? u.txt\n"), p.stderr
+
+
+def test_hash_thread_failure_is_raised_not_hung():
+    from mops.checkout import _ThreadedHash
+
+    class Broken:
+        def update(self, _chunk):
+            raise MemoryError("no room")
+
+    h = _ThreadedHash(depth=2)
+    h._h = Broken()
+    with pytest.raises(MemoryError):
+        for _ in range(50):  # more than the queue holds: must not block
+            h.update(b"x" * 10)
+        h.hexdigest()
+    h.close()
