@@ -105,7 +105,6 @@ class Index:
         else:
             # loaded from a file: records stay packed until someone needs them as tuples
             self._raw = _raw  # (body, start of records, end of records, paths in order)
-        self._pos: dict[str, int] | None = None
         self.mtime_ns = mtime_ns
         self.checksum: bytes | None = None  # the file's sha256 trailer, when loaded from one
 
@@ -131,11 +130,13 @@ class Index:
         """One entry as a tuple; unpacks only that record when the others are still packed."""
         if "entries" in self.__dict__:
             return self.entries.get(path)
+        from bisect import bisect_left
+
         body, start, _end, paths = self._raw
-        if self._pos is None:
-            self._pos = dict(zip(paths, range(len(paths)), strict=True))
-        i = self._pos.get(path)
-        return None if i is None else _RECORD.unpack_from(body, start + i * _RECORD.size)
+        i = bisect_left(paths, path)  # paths are in code-point order, the file's order
+        if i == len(paths) or paths[i] != path:
+            return None
+        return _RECORD.unpack_from(body, start + i * _RECORD.size)
 
     def sha_exec(self) -> dict[str, tuple[bytes, bool]]:
         """{path: (raw sha256, executable)}, what a bundle records of each file, read from the

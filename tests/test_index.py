@@ -34,6 +34,10 @@ def as_entries(index: Index) -> dict[str, Entry]:
 @given(ents=indexes)
 def test_round_trip_bytes(ents):
     data = Index(dict(ents)).to_bytes()
+    lazy = Index.from_bytes(data)  # records still packed: lookups unpack one at a time
+    assert all(Entry._make(lazy.lookup(p)) == e for p, e in ents.items())
+    assert lazy.lookup("\x00not there") is None and lazy.lookup("\U0010ffff") is None
+    assert lazy.paths() == sorted(ents) and len(lazy) == len(ents)
     back = Index.from_bytes(data)
     assert as_entries(back) == ents
     assert list(back) == sorted(ents)
