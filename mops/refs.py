@@ -104,7 +104,7 @@ class Refs:
         info = {}
         for line in text.splitlines():
             k, sep, v = line.partition(":")
-            if sep and k.strip() in ("ref", "bundle", "base", "remote"):
+            if sep and k.strip() in ("ref", "bundle", "base", "remote", "insecure"):
                 info[k.strip()] = v.strip()
         if "base" not in info and "ref" in info:  # the one-line form: the ref is the base
             try:
@@ -120,7 +120,8 @@ class Refs:
     def head(self) -> str | None:
         return self.head_info().get("ref")
 
-    def set_head(self, ref: str | None, base: str, remote: str | None = None, bundle: str | None = None) -> None:
+    def set_head(self, ref: str | None, base: str, remote: str | None = None, bundle: str | None = None,
+                 insecure: bool = False) -> None:
         lines = []
         if ref is not None:
             lines.append(f"ref: {check_ref_path(ref)}")
@@ -128,6 +129,8 @@ class Refs:
         lines.append(f"base: {dg.parse_digest(base)}")
         if remote is not None:
             lines.append(f"remote: {remote}")
+            if insecure:
+                lines.append("insecure: true")  # the sync used --insecure (plain HTTP)
         atomic_write_bytes(self.dot / "HEAD", ("\n".join(lines) + "\n").encode())
 
     def base_digest(self) -> str | None:

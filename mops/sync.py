@@ -172,7 +172,8 @@ def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: 
     if remote_digest == digest:
         res.up_to_date = True
         if not dry_run:
-            _record(repo, name, tag, digest, "push", f"{remote}:{tag} (up to date)", remote, old=known)
+            _record(repo, name, tag, digest, "push", f"{remote}:{tag} (up to date)", remote, old=known,
+                    insecure=insecure)
         res.seconds = time.monotonic() - t0
         return res
     # What the remote tag may hold for this push to lose nothing: the bundle the worktree was last
@@ -225,19 +226,21 @@ def push(repo, remote_text: str | None = None, tag: str | None = None, dry_run: 
     res.uploaded = stats.copied
     res.bytes_uploaded = stats.bytes_copied
     res.external_uploaded = stats.external_uploaded
-    _record(repo, name, tag, digest, "push", f"{remote}:{tag}", remote, old=known)
+    _record(repo, name, tag, digest, "push", f"{remote}:{tag}", remote, old=known, insecure=insecure)
     res.seconds = time.monotonic() - t0
     return res
 
 
 def _record(repo, name: str, tag: str | None, digest: str, action: str, message: str, remote,
-            old: str | None = None, base: str | None = None) -> None:
+            old: str | None = None, base: str | None = None, insecure: bool = False) -> None:
     """Remember a sync: refs/remotes/NAME/TAG = what the remote holds, HEAD = the worktree's base
     (``base``, which a partial pull makes differ from ``digest``)."""
     tracking = f"refs/remotes/{name}/{tag}" if tag else None
     if tracking:
         repo.refs.write(tracking, digest)
-    repo.refs.set_head(tracking, base or digest, remote.url, bundle=digest)
+    # --insecure is remembered with the remote, so status asks it the way the sync did
+    repo.refs.set_head(tracking, base or digest, remote.url, bundle=digest,
+                       insecure=insecure and remote.kind != "oci")
     repo.refs.log(action, tracking or "HEAD", old, digest, message)
 
 
@@ -560,7 +563,7 @@ def pull(repo, remote_text: str | None = None, selector: str | None = None, dry_
             # limited pulls that together covered the whole bundle leave a full base
             new_base = digest if dg.of_bytes(merged) == m.config.digest else repo.objects.put_bytes(merged)
         _record(repo, name, tag, digest, "pull", f"{remote}:{tag}" if tag else f"{remote}@{digest}", remote,
-                old=base_digest, base=new_base)
+                old=base_digest, base=new_base, insecure=insecure)
     res.seconds = time.monotonic() - t0
     return res
 

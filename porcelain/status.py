@@ -116,7 +116,7 @@ def _remote_status(repo) -> dict | None:
             remote = parse_remote(head["remote"], str(repo.root))
         else:
             _n, remote = resolve_remote(repo, name)
-        target = open_target(remote, repo)
+        target = open_target(remote, repo, True if head.get("insecure") == "true" else None)
         if hasattr(target, "timeout"):
             target.timeout = min(float(target.timeout), 2.0)  # status must stay quick
         try:

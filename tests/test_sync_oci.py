@@ -506,3 +506,36 @@ def test_resolve_names_the_location_of_a_remote_given_by_location(project, run, 
     # one ref is HEAD's (its remote is in HEAD), the other only in the reflog
     got = {run("resolve", r.removeprefix("refs/remotes/")).out for r in refs}
     assert got == {f"oci:{one}@{digest}\n", f"oci:{two}@{digest}\n"}
+
+
+def test_insecure_sync_is_remembered_for_the_remote_line(project, run, monkeypatch, tmp_path):
+    """After a sync with --insecure (plain HTTP to a registry not on this machine), status asks
+    that registry the same way instead of reporting it unavailable.  No such registry can run
+    here (the tests' servers are on 127.0.0.1, always allowed plain HTTP), so the registry is
+    replaced at the point where status opens it."""
+    import mops.remotes
+    from mops.repo import Repository
+
+    write("a.txt", "a")
+    run("add", "a.txt")
+    assert run("push", f"oci:{tmp_path / 'l'}:v1").code == 0
+    assert "\ninsecure:" not in (project / ".modelops-bundle" / "HEAD").read_text()  # oci: has no transport
+    refs = Repository(project).refs
+    digest = refs.bundle_digest()
+    refs.set_head("refs/remotes/lab/v1", digest, "registry.lab.example:5000/proj", insecure=True)
+    seen = []
+
+    class Target:
+        timeout = 60.0
+
+        def resolve(self, tag):
+            return digest, b""
+
+    def open_target(remote, repo=None, insecure=None):
+        seen.append((remote.url, insecure))
+        return Target()
+
+    monkeypatch.setattr(mops.remotes, "open_target", open_target)
+    r = run("status")
+    assert seen == [("registry.lab.example:5000/proj", True)]
+    assert "Remote lab/v1 is up to date" in r.out
