@@ -44,6 +44,7 @@ PORCELAIN = {
     "models": ("porcelain.models", "List models and targets with their digests and state."),
     "manifest": ("porcelain.manifest", "Write or check manifest.json."),
     "env": ("porcelain.env", "Show the environment digest and what went into it."),
+    "fsck": ("porcelain.fsck", "Check the object store and the index."),
     "completion": ("porcelain.completion", "Print a shell completion script."),
 }
 PLUMBING = {
@@ -63,7 +64,6 @@ PLUMBING = {
     "rev-parse": ("plumbing.rev_parse", "Print the digest a ref names."),
     "show-ref": ("plumbing.show_ref", "List refs and their digests."),
     "update-ref": ("plumbing.update_ref", "Point a ref at a digest."),
-    "fsck": ("plumbing.fsck", "Check the object store and the index."),
 }
 COMMANDS = {**PORCELAIN, **PLUMBING}
 
