@@ -152,9 +152,9 @@ def _staged_changes(repo, checksum, load_index, base_digest) -> list[tuple[str, 
     """
     from mops.worktree import tree_changes
 
-    if base_digest is None or not repo.objects.has(base_digest):
+    if base_digest is not None and not repo.objects.has(base_digest):
         return tree_changes({}, _index_side(load_index()))
-    key = {"index": checksum, "base": base_digest}
+    key = {"index": checksum, "base": base_digest}  # base None: before the first push, all is new
     cache = repo.dot / STAGED_CACHE
     if key["index"] is not None:
         try:
@@ -165,7 +165,7 @@ def _staged_changes(repo, checksum, load_index, base_digest) -> list[tuple[str, 
                 return [(c, p) for c, p in doc["staged"]]
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    staged = tree_changes(_base_side(repo, base_digest), _index_side(load_index()))
+    staged = tree_changes(_base_side(repo, base_digest) if base_digest else {}, _index_side(load_index()))
     if key["index"] is not None:
         try:
             import json
