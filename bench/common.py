@@ -111,6 +111,49 @@ def compare(ctx: Context, a: list[str], b: list[str], cwd=None, warmup: int = 2,
     return ra, rb
 
 
+@dataclass
+class Sample:
+    """One timed run of a command: what the 1 GiB cases compare."""
+    wall: float
+    cpu: float
+    rss: int | None  # bytes; None when GNU time is missing
+    rc: int
+    server_cpu: float = 0.0  # CPU seconds the server spent meanwhile, when asked for
+    extra: dict = field(default_factory=dict)
+
+
+def timed(argv: list[str], cwd=None, env=None, server_cpu=None) -> Sample:
+    """Run a command to completion after flushing dirty pages (so no tool pays for another's):
+    wall time, CPU and peak RSS, and with ``server_cpu`` (a function returning a server's CPU
+    seconds) the CPU that server spent meanwhile.
+
+    Peak RSS comes from GNU time (``%M`` of its own child, which forked from the small ``time``
+    process); without it, from ``wait4`` (an upper bound: it includes this process's RSS).
+    """
+    os.sync()
+    s0 = server_cpu() if server_cpu else 0.0
+    gnu_time = Path("/usr/bin/time")
+    if not gnu_time.exists():
+        r = spawn(argv, cwd, env)
+        cpu, rss = r.cpu, r.maxrss_kb * 1024
+    else:
+        with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+            r = spawn([str(gnu_time), "-q", "-o", tf.name, "-f", "%U %S %M", *argv], cwd, env)
+            user, system, rss_kb = tf.read().split()[-3:]
+        cpu, rss = float(user) + float(system), int(rss_kb) * 1024
+    return Sample(r.wall, cpu, rss, r.rc, (server_cpu() - s0) if server_cpu else 0.0)
+
+
+def summarise(samples: dict[str, list[Sample]], loads: list[str]) -> tuple[dict, dict, dict]:
+    """(median wall per tool, peak RSS per tool, every sample for the results file)."""
+    w = {t: median([s.wall for s in v]) for t, v in samples.items()}
+    rss = {t: max((s.rss or 0) for s in v) for t, v in samples.items()}
+    detail = {t: {"wall": [s.wall for s in v], "cpu": [s.cpu for s in v], "rss": [s.rss for s in v],
+                  "server_cpu": [s.server_cpu for s in v]} for t, v in samples.items()}
+    detail["loadavg"] = loads
+    return w, rss, detail
+
+
 def median(xs) -> float:
     return statistics.median(xs)
 

@@ -28,11 +28,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
 try:
@@ -63,14 +61,7 @@ else:
 """
 
 
-@dataclass
-class Sample:
-    wall: float
-    cpu: float
-    rss: int | None  # bytes; None when GNU time is missing
-    rc: int
-    server_cpu: float = 0.0  # CPU seconds moto spent meanwhile
-    extra: dict = field(default_factory=dict)
+Sample = c.Sample
 
 
 def _moto_cpu(pid: int) -> float:
@@ -80,18 +71,8 @@ def _moto_cpu(pid: int) -> float:
 
 
 def timed(argv: list[str], server_pid: int, cwd=None, env=None) -> Sample:
-    """Run a command to completion after flushing dirty pages: wall time, its CPU and peak RSS
-    (GNU time's, of the command alone), and the CPU the server spent meanwhile."""
-    os.sync()
-    s0 = _moto_cpu(server_pid)
-    gnu_time = Path("/usr/bin/time")
-    if not gnu_time.exists():
-        r = c.spawn(argv, cwd=cwd, env=env)
-        return Sample(r.wall, r.cpu, r.maxrss_kb * 1024, r.rc, _moto_cpu(server_pid) - s0)
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-        r = c.spawn([str(gnu_time), "-q", "-o", tf.name, "-f", "%U %S %M", *argv], cwd=cwd, env=env)
-        user, system, rss_kb = tf.read().split()[-3:]
-    return Sample(r.wall, float(user) + float(system), int(rss_kb) * 1024, r.rc, _moto_cpu(server_pid) - s0)
+    """common.timed, plus the CPU moto spent meanwhile."""
+    return c.timed(argv, cwd, env, server_cpu=lambda: _moto_cpu(server_pid))
 
 
 
@@ -292,18 +273,9 @@ def rounds(b: Bench, push: bool, pull: bool) -> dict[str, list[Sample]]:
     return samples
 
 
-def _detail(samples: dict[str, list[Sample]], tools: list[str]) -> dict:
-    return {t: {"wall": [s.wall for s in samples[t]], "cpu": [s.cpu for s in samples[t]],
-                "rss": [s.rss for s in samples[t]], "server_cpu": [s.server_cpu for s in samples[t]]}
-            for t in tools}
-
-
 def results(samples: dict[str, list[Sample]], size: int, what: str, tools: list[str], loads: list[str]) -> list[c.Result]:
     mops, peer, ceiling = tools
-    w = {t: c.median([s.wall for s in samples[t]]) for t in tools}
-    rss = {t: max((s.rss or 0) for s in samples[t]) for t in tools}
-    detail = _detail(samples, tools)
-    detail["loadavg"] = loads
+    w, rss, detail = c.summarise({t: samples[t] for t in tools}, loads)
     r = w[peer] / w[mops]  # throughput ratio
     rc = w[ceiling] / w[mops]
     noun = f"{what} of a new {c.fmt_bytes(size)} external file"

@@ -32,11 +32,9 @@ import collections
 import os
 import shutil
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 try:
@@ -81,31 +79,8 @@ sys.exit(0 if files else 1)
 """
 
 
-@dataclass
-class Sample:
-    wall: float
-    cpu: float
-    rss: int | None  # bytes; None when GNU time is missing
-    rc: int
-
-
-def timed(argv: list[str], cwd=None, env=None) -> Sample:
-    """Run a command to completion after flushing dirty pages; wall time, CPU and peak RSS.
-
-    Peak RSS comes from GNU time (``%M`` of its own child, which forked from the small ``time``
-    process); without it, from ``wait4`` (an upper bound: it includes this process's RSS).
-    """
-    os.sync()
-    gnu_time = Path("/usr/bin/time")
-    if not gnu_time.exists():
-        r = c.spawn(argv, cwd=cwd, env=env)
-        return Sample(r.wall, r.cpu, r.maxrss_kb * 1024, r.rc)
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-        r = c.spawn([str(gnu_time), "-q", "-o", tf.name, "-f", "%U %S %M", *argv], cwd=cwd, env=env)
-        user, system, rss_kb = tf.read().split()[-3:]
-    return Sample(r.wall, float(user) + float(system), int(rss_kb) * 1024, r.rc)
-
-
+Sample = c.Sample
+timed = c.timed
 
 
 def _env() -> dict:
@@ -226,11 +201,7 @@ def case_push(b: Bench) -> list[c.Result]:
         shutil.rmtree(root)
     b.wipe()
     loads.append(_load())
-    w = {t: c.median([s.wall for s in v]) for t, v in samples.items()}
-    rss = {t: max((s.rss or 0) for s in v) for t, v in samples.items()}
-    detail = {t: {"wall": [s.wall for s in v], "cpu": [s.cpu for s in v], "rss": [s.rss for s in v]}
-              for t, v in samples.items()}
-    detail["loadavg"] = loads
+    w, rss, detail = c.summarise(samples, loads)
     r_curl = w["curl"] / w["mops"]  # throughput ratio
     r_oras = w["oras"] / w["mops"]
     what = f"push of a new {c.fmt_bytes(size)} blob"
@@ -291,11 +262,7 @@ def case_pull(b: Bench) -> list[c.Result]:
                 samples[t].append(s)
     b.wipe()
     loads.append(_load())
-    w = {t: c.median([s.wall for s in v]) for t, v in samples.items()}
-    rss = {t: max((s.rss or 0) for s in v) for t, v in samples.items()}
-    detail = {t: {"wall": [s.wall for s in v], "cpu": [s.cpu for s in v], "rss": [s.rss for s in v]}
-              for t, v in samples.items()}
-    detail["loadavg"] = loads
+    w, rss, detail = c.summarise(samples, loads)
     what = f"cold pull of {c.fmt_bytes(size)}, verified"
     r = w["oras"] / w["mops pull"]
     rf = w["oras"] / w["mops fetch"]

@@ -22,7 +22,6 @@ import base64
 import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -169,22 +168,11 @@ def lookup(registry: str) -> Credentials | None:
 
 
 def _write_config(doc: dict, path: Path) -> None:
+    from .fsutil import atomic_write_bytes
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent="\t")
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    # the temp file is created 0600 and stays so: the secret is never readable by others
+    atomic_write_bytes(path, (json.dumps(doc, indent="\t") + "\n").encode("utf-8"), mode=0o600)
 
 
 def store(registry: str, username: str, password: str) -> Path:

@@ -166,8 +166,6 @@ def load_registry(repo) -> Registry:
 
 
 def save_registry(repo, reg: Registry) -> None:
-    import tempfile
-
     import yaml
 
     doc = {"version": REGISTRY_VERSION,
@@ -175,20 +173,9 @@ def save_registry(repo, reg: Registry) -> None:
            "targets": {k: reg.targets[k].to_yaml() for k in sorted(reg.targets)}}
     text = "# mops model registry (mops register-model / register-target); see docs/MODELS.md\n"
     text += yaml.safe_dump(doc, sort_keys=True, allow_unicode=True, default_flow_style=False)
-    path = registry_path(repo)
-    fd, tmp = tempfile.mkstemp(prefix=".models.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from .fsutil import atomic_write_bytes
+
+    atomic_write_bytes(registry_path(repo), text.encode("utf-8"))
 
 
 # -- digests of files ------------------------------------------------------------------------

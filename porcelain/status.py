@@ -153,7 +153,7 @@ def _staged_changes(repo, checksum, load_index, base_digest) -> list[tuple[str, 
     from mops.worktree import tree_changes
 
     if base_digest is not None and not repo.objects.has(base_digest):
-        return tree_changes({}, _index_side(load_index()))
+        return tree_changes({}, load_index().sha_exec())
     key = {"index": checksum, "base": base_digest}  # base None: before the first push, all is new
     cache = repo.dot / STAGED_CACHE
     if key["index"] is not None:
@@ -165,7 +165,7 @@ def _staged_changes(repo, checksum, load_index, base_digest) -> list[tuple[str, 
                 return [(c, p) for c, p in doc["staged"]]
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    staged = tree_changes(_base_side(repo, base_digest) if base_digest else {}, _index_side(load_index()))
+    staged = tree_changes(_base_side(repo, base_digest) if base_digest else {}, load_index().sha_exec())
     if key["index"] is not None:
         try:
             import json
@@ -179,11 +179,6 @@ def _staged_changes(repo, checksum, load_index, base_digest) -> list[tuple[str, 
 
 
 BASE_CACHE = "base-cache"
-
-
-def _index_side(index) -> dict[str, tuple[bytes, bool]]:
-    """{path: (raw sha256, executable)}: what a bundle records of each staged file."""
-    return index.sha_exec()
 
 
 def _base_side(repo, base_digest: str) -> dict[str, tuple[bytes, bool]]:
